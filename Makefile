@@ -1,0 +1,65 @@
+# Duro: two commands from a fresh Debian 12 clone.
+#
+#   make sim        install what is missing, build, run the simulation suite
+#   make test       install what is missing, build, run every test
+#   make test-asan  the same tests under AddressSanitizer + UBSan
+#   make bench      the benchmarks, with ratios against in-run references
+#
+# BUILD_DIR, BUILD_TYPE, JOBS and SEEDS can be overridden: make test BUILD_DIR=out
+
+BUILD_DIR ?= build
+ASAN_BUILD_DIR ?= build-asan
+BUILD_TYPE ?= Release
+WERROR ?= ON
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+SEEDS ?= 20
+
+PACKAGES := g++ cmake ninja-build pkg-config \
+  libboost-context-dev librapidcheck-dev libfmt-dev libzstd-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps configure build sim test test-asan bench clean
+
+all: build
+
+# Installs only the packages dpkg does not already report as installed, so a
+# second run costs one dpkg query.
+deps:
+	@missing=""; \
+	for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD_DIR)/build.ninja: | deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DDURO_WERROR=$(WERROR)
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+sim: build
+	$(BUILD_DIR)/bin/duro_sim_demo --seeds $(SEEDS) --duration 120 --check-determinism
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDURO_SANITIZE=ON -DDURO_WERROR=$(WERROR) \
+	  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g"
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	cd $(ASAN_BUILD_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	$(BUILD_DIR)/bin/duro_bench
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)

@@ -1,0 +1,56 @@
+#include "sim/stack_pool.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sim/assert.h"
+#include "sim/sanitizer.h"
+
+namespace duro::sim {
+
+StackPool::StackPool(std::size_t stack_size_bytes, std::size_t stacks_max)
+    : stacks_max_(stacks_max), page_size_bytes_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))) {
+  DURO_ASSERT(page_size_bytes_ > 0);
+  DURO_ASSERT(stacks_max > 0);
+  // Round up to whole pages: the guard page must sit on a page boundary.
+  stack_size_bytes_ = (stack_size_bytes + page_size_bytes_ - 1) / page_size_bytes_ * page_size_bytes_;
+  DURO_ASSERT_MSG(stack_size_bytes_ >= 16 * 1024, "fiber stacks below 16 KiB cannot run a fiber");
+}
+
+StackPool::~StackPool() {
+  DURO_ASSERT_MSG(in_use_ == 0, "StackPool destroyed while fibers still hold stacks");
+  for (const Mapping& mapping : mappings_) ::munmap(mapping.base, mapping.length);
+}
+
+boost::context::stack_context StackPool::allocate() {
+  if (free_.empty()) {
+    DURO_ASSERT_MSG(mapped_ < stacks_max_, "fiber stack pool exhausted: too many live fibers");
+    const std::size_t length = stack_size_bytes_ + page_size_bytes_;
+    void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    DURO_ASSERT_MSG(base != MAP_FAILED, "mmap of a fiber stack failed");
+    // The lowest page is the guard: stacks grow down into it.
+    DURO_ASSERT(::mprotect(base, page_size_bytes_, PROT_NONE) == 0);
+    mappings_.push_back(Mapping{base, length});
+    mapped_++;
+    boost::context::stack_context stack;
+    stack.size = stack_size_bytes_;
+    stack.sp = static_cast<char*>(base) + length;
+    free_.push_back(stack);
+  }
+  boost::context::stack_context stack = free_.back();
+  free_.pop_back();
+  in_use_++;
+  // A reused stack still carries the ASan poison of the frames of the fiber
+  // that last ran on it; clear it or the new fiber trips over stale redzones.
+  sanitizer::unpoison(static_cast<char*>(stack.sp) - stack.size, stack.size);
+  return stack;
+}
+
+void StackPool::deallocate(boost::context::stack_context& stack) noexcept {
+  DURO_ASSERT(in_use_ > 0);
+  DURO_ASSERT(stack.size == stack_size_bytes_);
+  in_use_--;
+  free_.push_back(stack);
+}
+
+}  // namespace duro::sim
