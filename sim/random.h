@@ -34,6 +34,18 @@ class Random {
  public:
   explicit Random(std::uint64_t seed) noexcept;
 
+  // A stream starting from an explicit xoshiro256** state (not all zero):
+  // for known-answer tests against the reference generator.
+  static Random from_state(std::uint64_t s0, std::uint64_t s1, std::uint64_t s2, std::uint64_t s3) noexcept {
+    DURO_ASSERT((s0 | s1 | s2 | s3) != 0);
+    Random random(0);
+    random.state_[0] = s0;
+    random.state_[1] = s1;
+    random.state_[2] = s2;
+    random.state_[3] = s3;
+    return random;
+  }
+
   // The seed this stream was built from (its identity for fork()).
   std::uint64_t seed() const noexcept { return seed_; }
 

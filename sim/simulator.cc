@@ -332,6 +332,9 @@ void Simulator::release_fiber(std::uint32_t slot) {
 
 void Simulator::kill_fiber(std::uint32_t slot) {
   DURO_ASSERT(!in_fiber());
+  // Kills also come from setup code between runs: destructors that run
+  // during the unwind may read the clock.
+  Scope scope(*this);
   FiberSlot& fiber = slots_[slot];
   DURO_ASSERT(fiber.state == FiberState::kReady || fiber.state == FiberState::kWaiting);
   const std::uint64_t id = fiber.id;
@@ -437,7 +440,6 @@ void Simulator::schedule_at(TimePoint when, std::function<void()> fn, NodeId own
 
 void Simulator::dispatch(const Event& event) {
   DURO_ASSERT_MSG(event.time_ns >= now_ns_, "an event ran before the current time");
-  now_ns_ = event.time_ns;
   const auto kind = static_cast<EventKind>(event.target >> kKindShift);
   if (kind == kCallback) {
     const auto index = static_cast<std::uint32_t>(event.target & 0xFFFFFFFFULL);
@@ -449,6 +451,7 @@ void Simulator::dispatch(const Event& event) {
     const bool owner_alive = owner == kNoNode || (nodes_[owner].up && nodes_[owner].incarnation == callback.incarnation);
     const std::uint64_t digest = callback.digest;
     free_callbacks_.push_back(index);
+    now_ns_ = event.time_ns;
     events_executed_++;
     trace_hash_.mix(static_cast<std::uint64_t>(event.time_ns), kCallback + (owner_alive ? 0 : 8), owner, digest);
     if (owner_alive) fn();
@@ -465,6 +468,9 @@ void Simulator::dispatch(const Event& event) {
   } else {
     DURO_ASSERT(fiber.state == FiberState::kReady);
   }
+  // Time moves only for live events: a cancelled sleep's timer is skipped
+  // without dragging the clock to its deadline.
+  now_ns_ = event.time_ns;
   events_executed_++;
   trace_hash_.mix(static_cast<std::uint64_t>(event.time_ns), kind, fiber.node, fiber.id);
   if (tracing()) {

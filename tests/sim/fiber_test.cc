@@ -1,0 +1,219 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "sim/simulator.h"
+
+namespace duro::sim {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FiberTest : public ::testing::Test {
+ protected:
+  Simulator sim{{.seed = 5}};
+  NodeId node = sim.add_node("n");
+};
+
+TEST_F(FiberTest, SleepAdvancesVirtualTimeExactly) {
+  std::vector<TimePoint> woke;
+  sim.spawn(node, "a", [&] {
+    this_fiber::sleep_for(1500ms);
+    woke.push_back(sim.now());
+    this_fiber::sleep_until(sim.now() - 1s);  // In the past: returns now.
+    woke.push_back(sim.now());
+    this_fiber::sleep_for(0ns);
+    woke.push_back(sim.now());
+  });
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  ASSERT_EQ(woke.size(), 3u);
+  EXPECT_EQ(woke[0], kDefaultStartTime + 1500ms);
+  EXPECT_EQ(woke[1], woke[0]);
+  EXPECT_EQ(woke[2], woke[0]);
+}
+
+TEST_F(FiberTest, YieldInterleavesFibersDueAtTheSameTime) {
+  std::string order;
+  for (const char name : {'a', 'b'}) {
+    sim.spawn(node, std::string(1, name), [&order, name] {
+      for (int i = 0; i < 3; i++) {
+        order += name;
+        this_fiber::yield();
+      }
+    });
+  }
+  (void)sim.run();
+  EXPECT_EQ(order, "ababab");
+  EXPECT_EQ(sim.now(), kDefaultStartTime);
+}
+
+TEST_F(FiberTest, JoinWaitsForTheFiberToFinish) {
+  std::vector<std::string> log;
+  sim.spawn(node, "parent", [&] {
+    FiberHandle child = sim.spawn(node, "child", [&] {
+      this_fiber::sleep_for(10s);
+      log.push_back("child done");
+    });
+    EXPECT_FALSE(child.done());
+    child.join();
+    log.push_back("joined at " + format_duration(sim.now() - kDefaultStartTime));
+    EXPECT_TRUE(child.done());
+    child.join();  // Joining a finished fiber returns at once.
+  });
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(log, (std::vector<std::string>{"child done", "joined at 10s"}));
+}
+
+TEST_F(FiberTest, CancelUnwindsASleepingFiberAndRunsItsDestructors) {
+  struct Guard {
+    std::vector<std::string>* log;
+    ~Guard() { log->push_back("guard destroyed"); }
+  };
+  std::vector<std::string> log;
+  FiberHandle victim = sim.spawn(node, "victim", [&] {
+    Guard guard{&log};
+    this_fiber::sleep_for(1h);
+    log.push_back("woke (must not happen)");
+  });
+  sim.spawn(node, "killer", [&] {
+    this_fiber::sleep_for(1s);
+    victim.cancel();
+    victim.join();
+    log.push_back("joined at " + format_duration(sim.now() - kDefaultStartTime));
+  });
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(log, (std::vector<std::string>{"guard destroyed", "joined at 1s"}));
+  EXPECT_EQ(sim.fibers_live(), 0u);
+}
+
+TEST_F(FiberTest, CancelFromOutsideAnyFiberIsImmediate) {
+  bool unwound = false;
+  FiberHandle victim = sim.spawn(node, "victim", [&] {
+    struct Flag {
+      bool* flag;
+      ~Flag() { *flag = true; }
+    } flag{&unwound};
+    this_fiber::sleep_for(1h);
+  });
+  (void)sim.run_for(1s);
+  victim.cancel();
+  EXPECT_TRUE(unwound);
+  EXPECT_TRUE(victim.done());
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(sim.now(), kDefaultStartTime + 1s) << "the cancelled sleep still ran its timer";
+}
+
+TEST_F(FiberTest, CancellingAFiberBeforeItStartsSkipsItsBody) {
+  bool ran = false;
+  FiberHandle never = sim.spawn(node, "never", [&] { ran = true; });
+  never.cancel();
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_FALSE(ran);
+}
+
+TEST_F(FiberTest, SelfCancelUnwinds) {
+  bool after = false;
+  // The fiber starts after spawn() returns, so the handle is set by then.
+  FiberHandle me;
+  me = sim.spawn(node, "me", [&] {
+    me.cancel();
+    after = true;
+  });
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_FALSE(after);
+  EXPECT_TRUE(me.done());
+}
+
+TEST_F(FiberTest, WaitingInADestructorDuringUnwindDoesNotTerminate) {
+  std::vector<std::string> log;
+  FiberHandle victim = sim.spawn(node, "victim", [&] {
+    struct SleepsOnDestruction {
+      std::vector<std::string>* log;
+      ~SleepsOnDestruction() {
+        this_fiber::sleep_for(1s);  // Returns at once: the fiber is dying.
+        log->push_back("destructor finished");
+      }
+    } guard{&log};
+    this_fiber::sleep_for(1h);
+  });
+  (void)sim.run_for(1s);
+  victim.cancel();
+  EXPECT_EQ(log, std::vector<std::string>{"destructor finished"});
+}
+
+TEST_F(FiberTest, CatchAllThatRethrowsStillDies) {
+  int catches = 0;
+  FiberHandle victim = sim.spawn(node, "victim", [&] {
+    try {
+      this_fiber::sleep_for(1h);
+    } catch (...) {
+      catches++;
+      throw;
+    }
+  });
+  (void)sim.run_for(1s);
+  victim.cancel();
+  EXPECT_EQ(catches, 1);
+  EXPECT_TRUE(victim.done());
+}
+
+TEST_F(FiberTest, StacksArePooledAndReused) {
+  int finished = 0;
+  sim.spawn(node, "spawner", [&] {
+    for (int i = 0; i < 10'000; i++) {
+      FiberHandle child = sim.spawn(node, "short", [&] { finished++; });
+      child.join();
+    }
+  });
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(finished, 10'000);
+  EXPECT_LE(sim.stacks().mapped(), 3u) << "stacks were not reused";
+  EXPECT_EQ(sim.stacks().in_use(), 0u);
+}
+
+TEST_F(FiberTest, ThousandsOfFibersSleepConcurrently) {
+  constexpr int kFibers = 5'000;
+  int woke = 0;
+  for (int i = 0; i < kFibers; i++) {
+    sim.spawn(node, "sleeper", [&woke, i] {
+      this_fiber::sleep_for(std::chrono::milliseconds{i % 100});
+      woke++;
+    });
+  }
+  EXPECT_EQ(sim.fibers_live(), static_cast<std::size_t>(kFibers));
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(woke, kFibers);
+  EXPECT_EQ(sim.now(), kDefaultStartTime + 99ms);
+}
+
+TEST_F(FiberTest, FibersCanUseMostOfTheirStack) {
+  // Recursion that touches ~40 KiB of a 64 KiB stack (more under ASan,
+  // whose stacks are four times larger).
+  std::function<int(int)> recurse = [&](int depth) -> int {
+    volatile char frame[512];
+    frame[0] = static_cast<char>(depth);
+    return depth == 0 ? frame[0] : recurse(depth - 1) + frame[0];
+  };
+  int result = -1;
+  sim.spawn(node, "deep", [&] { result = recurse(70); });
+  (void)sim.run();
+  EXPECT_EQ(result, 70 * 71 / 2);
+}
+
+TEST_F(FiberTest, ThisFiberKnowsWhereItRuns) {
+  const NodeId other = sim.add_node("other");
+  NodeId seen = kNoNode;
+  std::uint64_t id = 0;
+  FiberHandle handle = sim.spawn(other, "f", [&] {
+    seen = this_fiber::node();
+    id = this_fiber::id();
+  });
+  (void)sim.run();
+  EXPECT_EQ(seen, other);
+  EXPECT_EQ(id, handle.id());
+  EXPECT_FALSE(sim.in_fiber());
+}
+
+}  // namespace
+}  // namespace duro::sim
