@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/sanitizer.h"
 #include "sim/simulator.h"
 
 namespace duro::sim {
@@ -217,3 +218,50 @@ TEST_F(FiberTest, ThisFiberKnowsWhereItRuns) {
 
 }  // namespace
 }  // namespace duro::sim
+
+#if defined(DURO_ASAN)
+namespace duro::sim {
+namespace {
+
+// The fiber-switch annotations must not blind ASan: a real bug inside a
+// fiber is still reported (and kills the process).
+TEST(FiberAsanDeathTest, UseAfterFreeInsideAFiberIsReported) {
+  EXPECT_DEATH(
+      {
+        Simulator sim({.seed = 1});
+        const NodeId node = sim.add_node("n");
+        sim.spawn(node, "buggy", [] {
+          this_fiber::yield();
+          auto* value = new int(7);
+          delete value;
+          volatile int read = *value;  // NOLINT: the bug under test.
+          (void)read;
+        });
+        (void)sim.run();
+      },
+      "heap-use-after-free");
+}
+
+TEST(FiberAsanDeathTest, StackOverflowOfALocalArrayInsideAFiberIsReported) {
+  EXPECT_DEATH(
+      {
+        Simulator sim({.seed = 1});
+        const NodeId node = sim.add_node("n");
+        sim.spawn(node, "buggy", [] {
+          this_fiber::sleep_for(std::chrono::seconds{1});
+          volatile char buffer[16];
+          volatile int index = 16;
+          volatile char* through_pointer = buffer;
+          // Hide the pointer's origin so UBSan's bounds checks stay out and
+          // the write reaches ASan's stack redzone.
+          asm volatile("" : "+r"(through_pointer));
+          through_pointer[index] = 1;  // NOLINT: the bug under test.
+        });
+        (void)sim.run();
+      },
+      "stack-buffer-overflow");
+}
+
+}  // namespace
+}  // namespace duro::sim
+#endif
