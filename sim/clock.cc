@@ -7,17 +7,10 @@
 namespace duro::sim {
 
 namespace detail {
-const std::int64_t*& current_time_ns() noexcept {
-  thread_local const std::int64_t* current = nullptr;
-  return current;
+void no_current_simulation() noexcept {
+  assert_fail("current_time_ns != nullptr", __FILE__, __LINE__, "sim::Clock::now() called with no simulation running");
 }
 }  // namespace detail
-
-Clock::time_point Clock::now() noexcept {
-  const std::int64_t* time_ns = detail::current_time_ns();
-  DURO_ASSERT_MSG(time_ns != nullptr, "sim::Clock::now() called with no simulation running");
-  return time_point{duration{*time_ns}};
-}
 
 std::string format_duration(Duration d) {
   std::int64_t ns = d.count();

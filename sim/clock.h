@@ -43,8 +43,16 @@ std::string format_time(TimePoint t);
 
 namespace detail {
 // The time of the simulation current on this thread, or nullptr when none
-// is. Set only by Simulator's scope guard.
-const std::int64_t*& current_time_ns() noexcept;
+// is. Set only by Simulator's scope guard. Inline so that reading the
+// clock on the hot path is a thread-local load, not a call.
+inline thread_local const std::int64_t* current_time_ns = nullptr;
+[[noreturn]] void no_current_simulation() noexcept;
 }  // namespace detail
+
+inline Clock::time_point Clock::now() noexcept {
+  const std::int64_t* time_ns = detail::current_time_ns;
+  if (time_ns == nullptr) [[unlikely]] detail::no_current_simulation();
+  return time_point{duration{*time_ns}};
+}
 
 }  // namespace duro::sim

@@ -8,8 +8,6 @@ namespace duro::sim {
 
 namespace {
 
-thread_local Simulator* current_simulator = nullptr;
-
 // Kills that need more resumptions than this mean a fiber catches
 // FiberUnwind and goes on waiting: a bug in that fiber's code.
 constexpr int kKillResumesMax = 64;
@@ -31,7 +29,7 @@ const char* stop_reason_name(StopReason reason) noexcept {
 
 bool FiberHandle::done() const {
   DURO_ASSERT(valid());
-  const auto& fiber = sim_->slots_[slot_];
+  const auto& fiber = sim_->fiber_at(slot_);
   return fiber.id != id_ || fiber.state == Simulator::FiberState::kFree;
 }
 
@@ -40,7 +38,7 @@ void FiberHandle::join() const {
   Simulator& sim = *sim_;
   DURO_ASSERT_MSG(sim.in_fiber(), "join() outside a fiber");
   DURO_ASSERT_MSG(sim.running_ != slot_, "a fiber cannot join itself");
-  auto& target = sim.slots_[slot_];
+  auto& target = sim.fiber_at(slot_);
   DURO_ASSERT_MSG(!target.has_joiner, "a fiber can be joined by one fiber at a time");
   const Waiter waiter = sim.begin_wait();
   target.joiner = waiter;
@@ -58,7 +56,7 @@ void FiberHandle::cancel() const {
   }
   // From another fiber: mark it, and wake it if it waits, so it unwinds at
   // its suspension point as the next event now.
-  auto& target = sim.slots_[slot_];
+  auto& target = sim.fiber_at(slot_);
   target.killed = true;
   if (target.state == Simulator::FiberState::kWaiting) {
     target.wake_reason = WakeReason::kKilled;
@@ -70,22 +68,15 @@ void FiberHandle::cancel() const {
 // --- Scope -------------------------------------------------------------------
 
 Simulator::Scope::Scope(Simulator& sim) noexcept
-    : previous_sim_(current_simulator), previous_time_(detail::current_time_ns()) {
-  current_simulator = &sim;
-  detail::current_time_ns() = &sim.now_ns_;
+    : previous_sim_(detail::current_simulator), previous_time_(detail::current_time_ns) {
+  detail::current_simulator = &sim;
+  detail::current_time_ns = &sim.now_ns_;
 }
 
 Simulator::Scope::~Scope() {
-  current_simulator = previous_sim_;
-  detail::current_time_ns() = previous_time_;
+  detail::current_simulator = previous_sim_;
+  detail::current_time_ns = previous_time_;
 }
-
-Simulator& Simulator::current() noexcept {
-  DURO_ASSERT_MSG(current_simulator != nullptr, "no simulation is running on this thread");
-  return *current_simulator;
-}
-
-Simulator* Simulator::current_or_null() noexcept { return current_simulator; }
 
 // --- Construction ----------------------------------------------------------
 
@@ -199,11 +190,11 @@ std::size_t Simulator::fibers_on(NodeId node) const { return node_record(node).f
 // --- Fibers --------------------------------------------------------------
 
 NodeId Simulator::current_node() const noexcept {
-  return running_ == kNoSlot ? kNoNode : slots_[running_].node;
+  return running_ == kNoSlot ? kNoNode : fiber_at(running_).node;
 }
 
 std::uint64_t Simulator::current_fiber_id() const noexcept {
-  return running_ == kNoSlot ? 0 : slots_[running_].id;
+  return running_ == kNoSlot ? 0 : fiber_at(running_).id;
 }
 
 std::uint32_t Simulator::allocate_fiber(NodeId node, std::string name, SpawnOptions options) {
@@ -218,10 +209,11 @@ std::uint32_t Simulator::allocate_fiber(NodeId node, std::string name, SpawnOpti
     slot = free_slots_.back();
     free_slots_.pop_back();
   } else {
-    slot = static_cast<std::uint32_t>(slots_.size());
-    slots_.emplace_back();
+    slot = static_cast<std::uint32_t>(slots_count_);
+    if (slot % kSlotsPerChunk == 0) slot_chunks_.push_back(std::make_unique<FiberSlot[]>(kSlotsPerChunk));
+    slots_count_++;
   }
-  FiberSlot& fiber = slots_[slot];
+  FiberSlot& fiber = fiber_at(slot);
   DURO_ASSERT(fiber.state == FiberState::kFree && !fiber.context && !fiber.scheduler);
   fiber.name = std::move(name);
   fiber.waiting_on = nullptr;
@@ -238,7 +230,7 @@ std::uint32_t Simulator::allocate_fiber(NodeId node, std::string name, SpawnOpti
   fiber.node_prev = record.last_fiber;
   fiber.node_next = kNoSlot;
   if (record.last_fiber != kNoSlot) {
-    slots_[record.last_fiber].node_next = slot;
+    fiber_at(record.last_fiber).node_next = slot;
   } else {
     record.first_fiber = slot;
   }
@@ -251,7 +243,7 @@ std::uint32_t Simulator::allocate_fiber(NodeId node, std::string name, SpawnOpti
 }
 
 void Simulator::attach_stack(std::uint32_t slot, const boost::context::stack_context& stack) noexcept {
-  FiberSlot& fiber = slots_[slot];
+  FiberSlot& fiber = fiber_at(slot);
   fiber.stack_bottom = static_cast<const char*>(stack.sp) - stack.size;
   fiber.stack_size_bytes = stack.size;
 }
@@ -260,24 +252,24 @@ void Simulator::enter_fiber(std::uint32_t slot, boost::context::fiber&& schedule
   // First instructions on the new stack: complete the switch ASan was told
   // about, and learn the scheduler's stack bounds from it.
   sanitizer::finish_switch(nullptr, &scheduler_stack_bottom_, &scheduler_stack_size_bytes_);
-  slots_[slot].scheduler = std::move(scheduler);
+  fiber_at(slot).scheduler = std::move(scheduler);
 }
 
 boost::context::fiber Simulator::leave_fiber(std::uint32_t slot) noexcept {
   // A null fake-stack slot: this fiber never comes back, ASan may free its
   // fake stack.
   sanitizer::start_switch(nullptr, scheduler_stack_bottom_, scheduler_stack_size_bytes_);
-  return std::move(slots_[slot].scheduler);
+  return std::move(fiber_at(slot).scheduler);
 }
 
 void Simulator::fiber_failed(std::uint32_t slot, std::exception_ptr error) noexcept {
-  slots_[slot].error = error;
+  fiber_at(slot).error = error;
   if (!fiber_error_) fiber_error_ = error;
 }
 
 void Simulator::resume(std::uint32_t slot) {
   DURO_ASSERT_MSG(running_ == kNoSlot, "fibers are resumed only by the scheduler");
-  FiberSlot& fiber = slots_[slot];
+  FiberSlot& fiber = fiber_at(slot);
   DURO_ASSERT(fiber.state == FiberState::kReady || fiber.state == FiberState::kWaiting);
   DURO_ASSERT(fiber.context);
   fiber.state = FiberState::kRunning;
@@ -301,17 +293,17 @@ void Simulator::switch_to_scheduler(FiberSlot& fiber) {
 }
 
 void Simulator::release_fiber(std::uint32_t slot) {
-  FiberSlot& fiber = slots_[slot];
+  FiberSlot& fiber = fiber_at(slot);
   NodeRecord& record = nodes_[fiber.node];
   trace_hash_.mix(0xE817, fiber.node, fiber.id, static_cast<std::uint64_t>(now_ns_));
   if (tracing()) trace_slow("exit", fmt::format("f{} '{}'{}", fiber.id, fiber.name, fiber.killed ? " (killed)" : ""));
   if (fiber.node_prev != kNoSlot) {
-    slots_[fiber.node_prev].node_next = fiber.node_next;
+    fiber_at(fiber.node_prev).node_next = fiber.node_next;
   } else {
     record.first_fiber = fiber.node_next;
   }
   if (fiber.node_next != kNoSlot) {
-    slots_[fiber.node_next].node_prev = fiber.node_prev;
+    fiber_at(fiber.node_next).node_prev = fiber.node_prev;
   } else {
     record.last_fiber = fiber.node_prev;
   }
@@ -335,7 +327,7 @@ void Simulator::kill_fiber(std::uint32_t slot) {
   // Kills also come from setup code between runs: destructors that run
   // during the unwind may read the clock.
   Scope scope(*this);
-  FiberSlot& fiber = slots_[slot];
+  FiberSlot& fiber = fiber_at(slot);
   DURO_ASSERT(fiber.state == FiberState::kReady || fiber.state == FiberState::kWaiting);
   const std::uint64_t id = fiber.id;
   fiber.killed = true;
@@ -350,7 +342,7 @@ void Simulator::kill_fiber(std::uint32_t slot) {
 
 Waiter Simulator::begin_wait() noexcept {
   DURO_ASSERT_MSG(in_fiber(), "waiting outside a fiber");
-  FiberSlot& fiber = slots_[running_];
+  FiberSlot& fiber = fiber_at(running_);
   fiber.token++;
   DURO_ASSERT(fiber.token <= kTokenMask);
   return Waiter{running_, fiber.token};
@@ -358,7 +350,7 @@ Waiter Simulator::begin_wait() noexcept {
 
 WakeReason Simulator::suspend(Waiter waiter, const char* what, TimePoint deadline) {
   DURO_ASSERT_MSG(in_fiber(), "suspend() outside a fiber");
-  FiberSlot& fiber = slots_[running_];
+  FiberSlot& fiber = fiber_at(running_);
   DURO_ASSERT_MSG(waiter.slot == running_ && waiter.token == fiber.token,
                   "suspend() with a waiter from another begin_wait()");
   DURO_ASSERT(what != nullptr);
@@ -386,8 +378,8 @@ WakeReason Simulator::suspend(Waiter waiter, const char* what, TimePoint deadlin
 }
 
 void Simulator::notify(Waiter waiter) {
-  if (waiter.slot >= slots_.size()) return;
-  FiberSlot& fiber = slots_[waiter.slot];
+  if (waiter.slot >= slots_count_) return;
+  FiberSlot& fiber = fiber_at(waiter.slot);
   if (fiber.token != waiter.token || fiber.state != FiberState::kWaiting) return;
   fiber.state = FiberState::kReady;
   fiber.wake_reason = WakeReason::kNotified;
@@ -413,7 +405,7 @@ void Simulator::push_wake(std::uint32_t slot, std::uint64_t token, EventKind kin
   DURO_ASSERT(slot <= kSlotMask && token <= kTokenMask);
   const std::uint64_t target =
       (static_cast<std::uint64_t>(kind) << kKindShift) | (static_cast<std::uint64_t>(slot) << kSlotShift) | token;
-  const FiberSlot& fiber = slots_[slot];
+  const FiberSlot& fiber = fiber_at(slot);
   push_event(time_ns, target, fiber.node, fiber.id);
 }
 
@@ -459,7 +451,7 @@ void Simulator::dispatch(const Event& event) {
   }
   const auto slot = static_cast<std::uint32_t>((event.target >> kSlotShift) & kSlotMask);
   const std::uint64_t token = event.target & kTokenMask;
-  FiberSlot& fiber = slots_[slot];
+  FiberSlot& fiber = fiber_at(slot);
   if (fiber.token != token) return;  // A wait that already ended.
   if (kind == kWakeTimeout) {
     // A notify may have made it ready already; its own event will resume it.
@@ -527,7 +519,8 @@ RunResult Simulator::run(RunLimits limits) {
 
 std::size_t Simulator::blocked_fibers() const {
   std::size_t blocked = 0;
-  for (const FiberSlot& fiber : slots_) {
+  for (std::uint32_t index = 0; index < slots_count_; index++) {
+    const FiberSlot& fiber = fiber_at(index);
     if (fiber.state == FiberState::kWaiting && !fiber.daemon) blocked++;
   }
   return blocked;
@@ -537,7 +530,8 @@ std::string Simulator::deadlock_report() const {
   std::string report = fmt::format("deadlock at {} (+{}): nothing is scheduled and {} fibers wait forever:\n",
                                    format_time(now()), format_duration(now() - start_time()), blocked_fibers());
   // Slot order is deterministic (slots are reused last-freed first).
-  for (const FiberSlot& fiber : slots_) {
+  for (std::uint32_t index = 0; index < slots_count_; index++) {
+    const FiberSlot& fiber = fiber_at(index);
     if (fiber.state != FiberState::kWaiting || fiber.daemon) continue;
     const NodeRecord& record = nodes_[fiber.node];
     report += fmt::format("  fiber {} '{}' on node '{}' (incarnation {}) waits on {}\n", fiber.id, fiber.name,

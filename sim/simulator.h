@@ -23,7 +23,6 @@
 
 #include <boost/context/fiber.hpp>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -97,6 +96,11 @@ struct SpawnOptions {
 
 class Simulator;
 
+namespace detail {
+// The simulator current on this thread (see Simulator::Scope).
+inline thread_local Simulator* current_simulator = nullptr;
+}  // namespace detail
+
 // Refers to a fiber; stays safe to use after the fiber has finished.
 class FiberHandle {
  public:
@@ -126,8 +130,12 @@ class Simulator {
   Simulator& operator=(const Simulator&) = delete;
 
   // The simulator running on this thread (inside run(), step(), or a Scope).
-  static Simulator& current() noexcept;
-  static Simulator* current_or_null() noexcept;
+  static Simulator& current() noexcept {
+    Simulator* sim = detail::current_simulator;
+    if (sim == nullptr) [[unlikely]] detail::no_current_simulation();
+    return *sim;
+  }
+  static Simulator* current_or_null() noexcept { return detail::current_simulator; }
 
   // Makes this simulator current for setup code outside run(): Clock::now()
   // and promises work inside the scope. Scopes nest.
@@ -236,32 +244,36 @@ class Simulator {
   enum EventKind : std::uint64_t { kWakeTimeout = 0, kWakeNotify = 1, kCallback = 2 };
 
   static constexpr std::uint32_t kNoSlot = UINT32_MAX;
+  static constexpr std::uint32_t kSlotsPerChunkLog2 = 8;
+  static constexpr std::uint32_t kSlotsPerChunk = 1U << kSlotsPerChunkLog2;
   static constexpr int kKindShift = 62;
   static constexpr int kSlotShift = 38;
   static constexpr std::uint64_t kSlotMask = (1ULL << 24) - 1;
   static constexpr std::uint64_t kTokenMask = (1ULL << kSlotShift) - 1;
 
+  // Hot fields (touched on every wake) first: they share one cache line.
   struct FiberSlot {
     boost::context::fiber context;    // The fiber, while it is not running.
     boost::context::fiber scheduler;  // The scheduler, while the fiber runs.
-    std::string name;
-    const char* waiting_on = nullptr;
-    std::exception_ptr error;
-    const void* stack_bottom = nullptr;
-    std::size_t stack_size_bytes = 0;
-    std::uint64_t id = 0;
     // Counts suspensions over the slot's whole life (never reset on reuse),
     // so an event aimed at an earlier suspension or an earlier fiber in the
     // slot never matches.
     std::uint64_t token = 0;
-    Waiter joiner;
+    std::uint64_t id = 0;
+    const void* stack_bottom = nullptr;
+    std::size_t stack_size_bytes = 0;
+    const char* waiting_on = nullptr;
     NodeId node = kNoNode;
-    std::uint32_t node_prev = kNoSlot;
-    std::uint32_t node_next = kNoSlot;
     FiberState state = FiberState::kFree;
     WakeReason wake_reason = WakeReason::kNotified;
     bool killed = false;
     bool daemon = false;
+    // Cold: spawn, exit, join, reports.
+    std::string name;
+    std::exception_ptr error;
+    Waiter joiner;
+    std::uint32_t node_prev = kNoSlot;
+    std::uint32_t node_next = kNoSlot;
     bool has_joiner = false;
   };
 
@@ -284,6 +296,13 @@ class Simulator {
     NodeId owner = kNoNode;
     std::uint32_t incarnation = 0;
   };
+
+  FiberSlot& fiber_at(std::uint32_t index) noexcept {
+    return slot_chunks_[index >> kSlotsPerChunkLog2][index & (kSlotsPerChunk - 1)];
+  }
+  const FiberSlot& fiber_at(std::uint32_t index) const noexcept {
+    return slot_chunks_[index >> kSlotsPerChunkLog2][index & (kSlotsPerChunk - 1)];
+  }
 
   std::uint32_t allocate_fiber(NodeId node, std::string name, SpawnOptions options);
   void attach_stack(std::uint32_t slot, const boost::context::stack_context& stack) noexcept;
@@ -309,7 +328,7 @@ class Simulator {
   template <typename Fn>
   void run_fiber_body(std::uint32_t slot, Fn& fn) noexcept {
     try {
-      if (!slots_[slot].killed) {
+      if (!fiber_at(slot).killed) {
         Fn body = std::move(fn);  // Captures die on this stack, in this fiber.
         body();
       }
@@ -326,7 +345,10 @@ class Simulator {
   Random tie_random_;
   EventQueue queue_;
   StackPool stacks_;
-  std::deque<FiberSlot> slots_;  // A deque: references stay valid as it grows.
+  // Fiber slots in fixed chunks: references stay valid as it grows, and an
+  // index is a shift and a mask (a std::deque's is a division).
+  std::vector<std::unique_ptr<FiberSlot[]>> slot_chunks_;
+  std::size_t slots_count_ = 0;
   std::vector<std::uint32_t> free_slots_;
   std::vector<NodeRecord> nodes_;
   std::vector<CallbackSlot> callbacks_;
@@ -364,7 +386,7 @@ FiberHandle Simulator::spawn(NodeId node, std::string name, Fn&& fn, SpawnOption
   const std::uint32_t slot = allocate_fiber(node, std::move(name), options);
   const boost::context::stack_context stack = stacks_.allocate();
   attach_stack(slot, stack);
-  slots_[slot].context = boost::context::fiber(
+  fiber_at(slot).context = boost::context::fiber(
       std::allocator_arg, boost::context::preallocated(stack.sp, stack.size, stack),
       PooledStackAllocator(&stacks_),
       [this, slot, body = std::decay_t<Fn>(std::forward<Fn>(fn))](
@@ -373,8 +395,8 @@ FiberHandle Simulator::spawn(NodeId node, std::string name, Fn&& fn, SpawnOption
         run_fiber_body(slot, body);
         return leave_fiber(slot);
       });
-  push_wake(slot, slots_[slot].token, kWakeNotify, now_ns_);
-  return FiberHandle(this, slot, slots_[slot].id);
+  push_wake(slot, fiber_at(slot).token, kWakeNotify, now_ns_);
+  return FiberHandle(this, slot, fiber_at(slot).id);
 }
 
 }  // namespace duro::sim
