@@ -137,7 +137,7 @@ void Simulator::boot(NodeId node) {
   record.up = true;
   record.incarnation++;
   trace_hash_.mix(0xB007, node, record.incarnation, static_cast<std::uint64_t>(now_ns_));
-  if (tracing()) trace_slow("boot", fmt::format("node {} incarnation {}", record.name, record.incarnation));
+  if (tracing()) trace_slow("boot", fmt::format("incarnation {}", record.incarnation), node, 0);
   if (record.boot) record.process = record.boot(node);
 }
 
@@ -161,7 +161,7 @@ void Simulator::crash_now(NodeId node) {
   DURO_ASSERT(record.up && !record.crashing);
   record.crashing = true;
   trace_hash_.mix(0xC4A5, node, record.incarnation, static_cast<std::uint64_t>(now_ns_));
-  if (tracing()) trace_slow("crash", fmt::format("node {} with {} fibers", record.name, record.fibers));
+  if (tracing()) trace_slow("crash", fmt::format("{} fibers to unwind", record.fibers), node, 0);
   // Oldest fiber first. Unwinding may wake fibers elsewhere but cannot
   // spawn here (asserted), so the list only shrinks.
   for (std::size_t i = 0; record.first_fiber != kNoSlot; i++) {
@@ -238,7 +238,7 @@ std::uint32_t Simulator::allocate_fiber(NodeId node, std::string name, SpawnOpti
   record.fibers++;
   fibers_live_++;
   trace_hash_.mix(0x5BA7, node, fiber.id, static_cast<std::uint64_t>(now_ns_));
-  if (tracing()) trace_slow("spawn", fmt::format("f{} '{}' on {}", fiber.id, fiber.name, record.name));
+  if (tracing()) trace_slow("spawn", fiber.name, node, fiber.id);
   return slot;
 }
 
@@ -296,7 +296,7 @@ void Simulator::release_fiber(std::uint32_t slot) {
   FiberSlot& fiber = fiber_at(slot);
   NodeRecord& record = nodes_[fiber.node];
   trace_hash_.mix(0xE817, fiber.node, fiber.id, static_cast<std::uint64_t>(now_ns_));
-  if (tracing()) trace_slow("exit", fmt::format("f{} '{}'{}", fiber.id, fiber.name, fiber.killed ? " (killed)" : ""));
+  if (tracing()) trace_slow(fiber.killed ? "killed" : "exit", fiber.name, fiber.node, fiber.id);
   if (fiber.node_prev != kNoSlot) {
     fiber_at(fiber.node_prev).node_next = fiber.node_next;
   } else {
@@ -543,13 +543,12 @@ std::string Simulator::deadlock_report() const {
 // --- Tracing -----------------------------------------------------------------
 
 void Simulator::trace(std::string_view kind, std::string_view detail) {
-  if (tracing()) trace_slow(kind, detail);
+  if (tracing()) trace_slow(kind, detail, current_node(), current_fiber_id());
 }
 
-void Simulator::trace_slow(std::string_view kind, std::string_view detail) {
-  const NodeId node = current_node();
+void Simulator::trace_slow(std::string_view kind, std::string_view detail, NodeId node, std::uint64_t fiber_id) {
   trace_log_->record(TraceRecord{now(), node == kNoNode ? std::string_view{} : std::string_view{nodes_[node].name},
-                                 current_fiber_id(), kind, detail});
+                                 fiber_id, kind, detail});
 }
 
 // --- this_fiber ----------------------------------------------------------------

@@ -322,7 +322,7 @@ class Simulator {
   void rethrow_fiber_error();
   std::string deadlock_report() const;
   std::size_t blocked_fibers() const;
-  void trace_slow(std::string_view kind, std::string_view detail);
+  void trace_slow(std::string_view kind, std::string_view detail, NodeId node, std::uint64_t fiber_id);
   const NodeRecord& node_record(NodeId node) const;
 
   template <typename Fn>

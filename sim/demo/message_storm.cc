@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -82,7 +83,10 @@ class Storm {
     for (;;) {
       Result<Request> request = self.inbox.receive();
       if (!request.ok()) return;
-      this_fiber::sleep_for(exponential(random, options_.service_mean));
+      // Now and then a long pause (a stop-the-world collection, a slow
+      // disk), so some clients give up waiting.
+      const bool pause = random.chance(1, 1000);
+      this_fiber::sleep_for(pause ? options_.reply_timeout * 2 : exponential(random, options_.service_mean));
       request.value().reply.set_value(expected_reply(request.value().payload));
     }
   }
@@ -134,7 +138,7 @@ class Storm {
   void nemesis_loop(NodeId nemesis) {
     Random random = sim_.random().fork("nemesis");
     while (sim_.now() < end_time_) {
-      this_fiber::sleep_for(exponential(random, options_.crash_interval_mean));
+      this_fiber::sleep_until(std::min(sim_.now() + exponential(random, options_.crash_interval_mean), end_time_));
       if (sim_.now() >= end_time_) break;
       const NodeId victim = workers_[random.uniform(workers_.size())];
       if (!sim_.is_up(victim)) continue;

@@ -35,6 +35,7 @@ TEST(Determinism, WorkloadIsLargeAndChecksItself) {
   EXPECT_GT(report.crashes, 3u);
   EXPECT_GT(report.replies, 10'000u);
   EXPECT_GT(report.broken + report.abandoned, 0u) << "crashes never interrupted a request";
+  EXPECT_GT(report.timeouts, 0u) << "no request ever timed out";
 }
 
 TEST(Determinism, SameSeedSameTraceTwiceInOneProcess) {
