@@ -55,6 +55,7 @@ class Channel {
       if (closed_) return Error{ErrorCode::kClosed, "channel closed"};
       DURO_ASSERT_MSG(receivers_.size() < kReceiversMax, "too many fibers waiting on one channel");
       const Waiter waiter = sim.begin_wait();
+      sim_ = &sim;
       receivers_.push_back(waiter);
       WakeReason reason;
       try {
@@ -87,7 +88,7 @@ class Channel {
     if (receivers_.empty()) return;
     const Waiter waiter = receivers_.front();
     receivers_.pop_front();
-    Simulator::current().notify(waiter);
+    sim_->notify(waiter);
   }
 
   void forget(Waiter waiter) {
@@ -101,6 +102,7 @@ class Channel {
 
   std::deque<T> items_;
   std::deque<Waiter> receivers_;
+  Simulator* sim_ = nullptr;  // Of the receivers; set when one waits.
   std::size_t capacity_;
   bool closed_ = false;
 };

@@ -38,14 +38,23 @@ namespace detail {
 // The type-independent part of a shared state: who waits, and whether
 // anyone still cares.
 struct FutureStateBase {
+  // The waiting fiber's simulator, kept so that a promise fulfilled or
+  // destroyed outside any run (test teardown) still wakes it correctly.
+  Simulator* sim = nullptr;
   Waiter waiter;
   bool has_waiter = false;
   bool abandoned = false;  // The future was cancelled or destroyed.
 
+  void set_waiter(Simulator& simulator, Waiter w) noexcept {
+    sim = &simulator;
+    waiter = w;
+    has_waiter = true;
+  }
+
   void wake() {
     if (has_waiter) {
       has_waiter = false;
-      Simulator::current().notify(waiter);
+      sim->notify(waiter);
     }
   }
 };
@@ -67,8 +76,7 @@ bool wait_state(FutureState<T>& state, TimePoint deadline, const char* what) {
   // cancel() can) loops, and the deadline bounds the loop.
   for (;;) {
     const Waiter waiter = sim.begin_wait();
-    state.waiter = waiter;
-    state.has_waiter = true;
+    state.set_waiter(sim, waiter);
     const WakeReason reason = sim.suspend(waiter, what, deadline);
     state.has_waiter = false;
     if (state.ready()) return true;
@@ -242,10 +250,7 @@ Result<std::size_t> when_any(std::span<Future<T>> futures, TimePoint deadline = 
     // fulfilled wakes us; the registrations left in the others are for a
     // suspension that has ended, so they are ignored if they fire.
     const Waiter waiter = sim.begin_wait();
-    for (Future<T>& future : futures) {
-      future.state_->waiter = waiter;
-      future.state_->has_waiter = true;
-    }
+    for (Future<T>& future : futures) future.state_->set_waiter(sim, waiter);
     const WakeReason reason = sim.suspend(waiter, "when_any", deadline);
     for (Future<T>& future : futures) future.state_->has_waiter = false;
     if (reason == WakeReason::kTimeout) {

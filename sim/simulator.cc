@@ -148,11 +148,15 @@ void Simulator::crash(NodeId node) {
     return;
   }
   // Fibers cannot be unwound from inside another fiber: hand the crash to
-  // the scheduler as the next event now, and wait for it to be done.
-  schedule_at(now(), [this, node] {
+  // the scheduler as the next event now, and wait until it is done (not a
+  // yield: with shuffled ties a yield could come back first). A caller on
+  // the crashing node is unwound by the crash itself.
+  const Waiter waiter = begin_wait();
+  schedule_at(now(), [this, node, waiter] {
     if (nodes_[node].up) crash_now(node);
+    notify(waiter);
   });
-  this_fiber::yield();
+  suspend(waiter, "crash");
 }
 
 void Simulator::crash_now(NodeId node) {

@@ -167,9 +167,9 @@ class Simulator {
   // Adds a node and boots it (boot may be empty: a node with no process).
   NodeId add_node(std::string name, BootFn boot = {});
   // Crashes a running node. From the scheduler (a callback, or between
-  // runs) it happens at once. From a fiber it happens as the next event at
-  // the current time and the caller yields until it is done, so code after
-  // crash() sees the node down (and a fiber crashing its own node dies).
+  // runs) it happens at once. From a fiber it happens as an event at the
+  // current time and the caller waits for it, so code after crash() sees
+  // the node down (and a fiber crashing its own node dies in the call).
   void crash(NodeId node);
   // Boots a crashed node again.
   void restart(NodeId node);
@@ -374,7 +374,8 @@ class Simulator {
 namespace this_fiber {
 void sleep_for(Duration duration);
 void sleep_until(TimePoint deadline);
-// Lets every other event due now run first.
+// Lets the events already due now run first (with shuffle_ties, a random
+// subset of them: ties are then ordered by the seed).
 void yield();
 NodeId node();
 std::uint64_t id();

@@ -250,3 +250,22 @@ TEST_F(FutureTest, KilledReceiverPassesItsTurnOn) {
 
 }  // namespace
 }  // namespace duro::sim
+
+namespace duro::sim {
+namespace {
+
+TEST(FutureOutsideRun, PromiseDestroyedBetweenRunsWakesTheWaiter) {
+  Simulator sim({.seed = 1});
+  const NodeId node = sim.add_node("n");
+  auto promise = std::make_unique<Promise<int>>();
+  Result<int> outcome = Error{ErrorCode::kApplication, "not set"};
+  sim.spawn(node, "waiter", [&, future = promise->future()]() mutable { outcome = future.get(); });
+  EXPECT_EQ(sim.run().reason, StopReason::kDeadlock);
+  promise.reset();  // Outside any run: no simulator is current here.
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().code, ErrorCode::kBrokenPromise);
+}
+
+}  // namespace
+}  // namespace duro::sim

@@ -214,3 +214,26 @@ TEST(NodeDeathTest, SpawnOnADownNodeAsserts) {
 
 }  // namespace
 }  // namespace duro::sim
+
+namespace duro::sim {
+namespace {
+
+TEST(Node, CrashFromAFiberIsDoneOnReturnEvenWithShuffledTies) {
+  for (std::uint64_t seed = 1; seed <= 20; seed++) {
+    Simulator sim({.seed = seed, .shuffle_ties = true});
+    const NodeId victim = sim.add_node("victim");
+    const NodeId nemesis = sim.add_node("nemesis");
+    for (int i = 0; i < 5; i++) sim.spawn(victim, "busy", [] { for (;;) this_fiber::yield(); });
+    bool down_on_return = false;
+    sim.spawn(nemesis, "nemesis", [&] {
+      for (int i = 0; i < 3; i++) this_fiber::yield();
+      sim.crash(victim);
+      down_on_return = !sim.is_up(victim);
+    });
+    (void)sim.run();
+    EXPECT_TRUE(down_on_return) << "seed " << seed;
+  }
+}
+
+}  // namespace
+}  // namespace duro::sim
