@@ -11,6 +11,13 @@ const char* error_code_name(ErrorCode code) noexcept {
     case ErrorCode::kClosed: return "closed";
     case ErrorCode::kOverloaded: return "overloaded";
     case ErrorCode::kApplication: return "application";
+    case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kNotFound: return "not_found";
+    case ErrorCode::kAlreadyExists: return "already_exists";
+    case ErrorCode::kIoError: return "io_error";
+    case ErrorCode::kNoSpace: return "no_space";
+    case ErrorCode::kInvalidArgument: return "invalid_argument";
+    case ErrorCode::kDecode: return "decode";
   }
   return "unknown";
 }

@@ -21,6 +21,13 @@ enum class ErrorCode : std::uint8_t {
   kClosed,         // The channel was closed.
   kOverloaded,     // Rejected at a bound rather than queued without limit.
   kApplication,    // Raised by the code on the other side; see message.
+  kUnavailable,    // Nobody is listening there, or the peer went away.
+  kNotFound,       // No such file, method, or record.
+  kAlreadyExists,  // Create of something that exists.
+  kIoError,        // The device failed the operation (injected disk error).
+  kNoSpace,        // The disk is full.
+  kInvalidArgument,  // The call itself is malformed.
+  kDecode,         // Bytes that do not decode: truncated, oversized, garbage.
 };
 
 const char* error_code_name(ErrorCode code) noexcept;

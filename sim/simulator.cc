@@ -177,6 +177,12 @@ void Simulator::crash_now(NodeId node) {
   record.process.reset();
   record.up = false;
   record.crashing = false;
+  for (const CrashListener& listener : crash_listeners_) listener(node);
+}
+
+void Simulator::add_crash_listener(CrashListener listener) {
+  DURO_ASSERT(listener != nullptr);
+  crash_listeners_.push_back(std::move(listener));
 }
 
 void Simulator::restart(NodeId node) {

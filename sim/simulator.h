@@ -173,6 +173,11 @@ class Simulator {
   void crash(NodeId node);
   // Boots a crashed node again.
   void restart(NodeId node);
+  // Called (from the scheduler) after a node's fibers are unwound and its
+  // process destroyed, in registration order: what outlives a process (its
+  // disk, its sockets' in-flight traffic) learns of the crash here.
+  using CrashListener = std::function<void(NodeId node)>;
+  void add_crash_listener(CrashListener listener);
   bool is_up(NodeId node) const;
   const std::string& node_name(NodeId node) const;
   Address node_address(NodeId node) const;
@@ -351,6 +356,7 @@ class Simulator {
   std::size_t slots_count_ = 0;
   std::vector<std::uint32_t> free_slots_;
   std::vector<NodeRecord> nodes_;
+  std::vector<CrashListener> crash_listeners_;
   std::vector<CallbackSlot> callbacks_;
   std::vector<std::uint32_t> free_callbacks_;
   TraceHash trace_hash_;
