@@ -193,6 +193,13 @@ void Simulator::restart(NodeId node) {
 bool Simulator::is_up(NodeId node) const { return node_record(node).up; }
 const std::string& Simulator::node_name(NodeId node) const { return node_record(node).name; }
 Address Simulator::node_address(NodeId node) const { return node_record(node).address; }
+
+NodeId Simulator::node_at(Address address) const noexcept {
+  // Addresses are assigned densely from 10.0.0.1 (see add_node).
+  const std::uint32_t base = (10U << 24) + 1;
+  if (address.value < base || address.value - base >= nodes_.size()) return kNoNode;
+  return address.value - base;
+}
 std::uint32_t Simulator::incarnation(NodeId node) const { return node_record(node).incarnation; }
 Process* Simulator::process(NodeId node) const { return node_record(node).process.get(); }
 std::size_t Simulator::fibers_on(NodeId node) const { return node_record(node).fibers; }

@@ -181,6 +181,8 @@ class Simulator {
   bool is_up(NodeId node) const;
   const std::string& node_name(NodeId node) const;
   Address node_address(NodeId node) const;
+  // The node with this address, or kNoNode.
+  NodeId node_at(Address address) const noexcept;
   std::uint32_t incarnation(NodeId node) const;  // 1 at first boot.
   Process* process(NodeId node) const;
   std::size_t node_count() const noexcept { return nodes_.size(); }
