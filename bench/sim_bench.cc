@@ -214,6 +214,7 @@ int main(int argc, char** argv) {
               "BM_sim_timer_wakeup", {"BM_raw_queue_hold", "BM_raw_boost_fiber_switch"}, 1.50);
   print_ratio(reporter, "BM_sim_yield / BM_raw_boost_fiber_switch", "BM_sim_yield",
               {"BM_raw_boost_fiber_switch"}, std::nullopt);
+  print_ratio(reporter, "BM_net_message / BM_raw_queue_hold", "BM_net_message", {"BM_raw_queue_hold"}, 3.0);
   benchmark::Shutdown();
   return 0;
 }
