@@ -7,6 +7,12 @@
 //
 // It is the mailbox of a simulated server: the network delivers into it,
 // handler fibers receive from it.
+//
+// Destroying a channel while fibers wait on it is safe: it closes and drops
+// what is queued, and the waiters wake to kClosed (or finish unwinding)
+// without touching the destroyed object. Their state lives in a small core
+// that the last of them frees. (A process often owns the socket its own
+// receive loop waits on, and the two die in the same crash.)
 #pragma once
 
 #include <cstddef>
@@ -20,19 +26,25 @@ namespace duro::sim {
 template <typename T>
 class Channel {
  public:
-  explicit Channel(std::size_t capacity) : capacity_(capacity) { DURO_ASSERT(capacity > 0); }
+  explicit Channel(std::size_t capacity) : core_(new Core(capacity)) { DURO_ASSERT(capacity > 0); }
+  ~Channel() {
+    core_->items.clear();
+    core_->close();
+    core_->release();
+  }
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
-  std::size_t size() const noexcept { return items_.size(); }
-  std::size_t capacity() const noexcept { return capacity_; }
-  bool closed() const noexcept { return closed_; }
+  std::size_t size() const noexcept { return core_->items.size(); }
+  std::size_t capacity() const noexcept { return core_->capacity; }
+  bool closed() const noexcept { return core_->closed; }
 
   // Enqueues `item`; false (and `item` untouched) if full or closed.
   bool try_send(T&& item) {
-    if (closed_ || items_.size() >= capacity_) return false;
-    items_.push_back(std::move(item));
-    wake_one();
+    Core& core = *core_;
+    if (core.closed || core.items.size() >= core.capacity) return false;
+    core.items.push_back(std::move(item));
+    core.wake_one();
     return true;
   }
   bool try_send(const T& item) {
@@ -43,68 +55,91 @@ class Channel {
   // Takes the oldest item, waiting until one arrives, the deadline passes
   // (kTimeout) or the channel is closed and drained (kClosed).
   Result<T> receive(TimePoint deadline = TimePoint::max()) {
+    Core* core = core_;
+    core->refs++;
+    struct Release {
+      Core* core;
+      ~Release() { core->release(); }
+    } release{core};
     Simulator& sim = Simulator::current();
     for (;;) {
-      if (!items_.empty()) {
-        T item = std::move(items_.front());
-        items_.pop_front();
+      if (!core->items.empty()) {
+        T item = std::move(core->items.front());
+        core->items.pop_front();
         // Another receiver may be waiting for what is left.
-        if (!items_.empty()) wake_one();
+        if (!core->items.empty()) core->wake_one();
         return item;
       }
-      if (closed_) return Error{ErrorCode::kClosed, "channel closed"};
-      DURO_ASSERT_MSG(receivers_.size() < kReceiversMax, "too many fibers waiting on one channel");
+      if (core->closed) return Error{ErrorCode::kClosed, "channel closed"};
+      DURO_ASSERT_MSG(core->receivers.size() < kReceiversMax, "too many fibers waiting on one channel");
       const Waiter waiter = sim.begin_wait();
-      sim_ = &sim;
-      receivers_.push_back(waiter);
+      core->sim = &sim;
+      core->receivers.push_back(waiter);
       WakeReason reason;
       try {
         reason = sim.suspend(waiter, "channel receive", deadline);
       } catch (const FiberUnwind&) {
         // Killed, perhaps after being chosen to take an item: pass the turn
         // on so the item does not sit unclaimed while others wait.
-        forget(waiter);
-        if (!items_.empty()) wake_one();
+        core->forget(waiter);
+        if (!core->items.empty()) core->wake_one();
         throw;
       }
       if (reason == WakeReason::kTimeout) {
-        forget(waiter);
-        if (!items_.empty()) continue;  // Arrived at the same instant.
+        core->forget(waiter);
+        if (!core->items.empty()) continue;  // Arrived at the same instant.
         return Error{ErrorCode::kTimeout, "nothing received before the deadline"};
       }
     }
   }
   Result<T> receive_for(Duration timeout) { return receive(Simulator::current().now() + timeout); }
 
-  void close() {
-    closed_ = true;
-    while (!receivers_.empty()) wake_one();
-  }
+  void close() { core_->close(); }
 
  private:
   static constexpr std::size_t kReceiversMax = 1 << 16;
 
-  void wake_one() {
-    if (receivers_.empty()) return;
-    const Waiter waiter = receivers_.front();
-    receivers_.pop_front();
-    sim_->notify(waiter);
-  }
+  // Shared by the channel and the receivers inside receive(); freed by the
+  // last to leave. Single-threaded, so a plain count.
+  struct Core {
+    explicit Core(std::size_t capacity_items) : capacity(capacity_items) {}
 
-  void forget(Waiter waiter) {
-    for (auto it = receivers_.begin(); it != receivers_.end(); ++it) {
-      if (it->slot == waiter.slot && it->token == waiter.token) {
-        receivers_.erase(it);
-        return;
+    void wake_one() {
+      if (receivers.empty()) return;
+      const Waiter waiter = receivers.front();
+      receivers.pop_front();
+      sim->notify(waiter);
+    }
+
+    void forget(Waiter waiter) {
+      for (auto it = receivers.begin(); it != receivers.end(); ++it) {
+        if (it->slot == waiter.slot && it->token == waiter.token) {
+          receivers.erase(it);
+          return;
+        }
       }
     }
-  }
 
-  std::deque<T> items_;
-  std::deque<Waiter> receivers_;
-  Simulator* sim_ = nullptr;  // Of the receivers; set when one waits.
-  std::size_t capacity_;
-  bool closed_ = false;
+    void close() {
+      closed = true;
+      // Bounded: each pass removes one receiver.
+      while (!receivers.empty()) wake_one();
+    }
+
+    void release() {
+      DURO_ASSERT(refs > 0);
+      if (--refs == 0) delete this;
+    }
+
+    std::deque<T> items;
+    std::deque<Waiter> receivers;
+    Simulator* sim = nullptr;  // Of the receivers; set when one waits.
+    std::size_t capacity;
+    int refs = 1;  // The channel's own.
+    bool closed = false;
+  };
+
+  Core* core_;
 };
 
 }  // namespace duro::sim

@@ -1,0 +1,157 @@
+// Typed RPC over the simulated network.
+//
+//   struct Put { std::string key; std::string value; };   DURO_CODEC_FIELDS(Put, key, value);
+//   struct PutReply { std::uint64_t version; };            DURO_CODEC_FIELDS(PutReply, version);
+//
+//   // On the server's node (in its boot function):
+//   auto server = std::make_unique<sim::RpcServer>(network, node, 7000);
+//   server->handle<Put, PutReply>("put", [&](const Put& put) -> sim::Result<PutReply> { ... });
+//   server->start();
+//
+//   // In a client fiber:
+//   sim::RpcClient client(network, node, 7001);
+//   sim::Result<PutReply> reply = client.call<PutReply>(server_endpoint, "put", Put{"k", "v"}, 2s);
+//
+// Requests and replies cross the network as real bytes (sim/codec.h), so
+// they can be lost, duplicated, reordered and delayed like any message:
+//
+// - Every call has a deadline. No reply by then is Error{kTimeout}: the
+//   outcome is unknown (the request may have run, and may still run), and
+//   the caller decides whether to retry, as over a real network.
+// - Request ids tie replies to calls; a late or duplicated reply is dropped.
+//   A duplicated request runs twice: delivery is at least once, so handlers
+//   that change state must be idempotent (the engine uses request ids).
+// - Each request runs in its own fiber on the server's node. At most
+//   `concurrent_max` run at once; beyond that the server answers
+//   Error{kOverloaded} at once instead of queueing without limit.
+// - Errors a handler returns travel back with their code and message; an
+//   unknown method is kNotFound; bytes that do not decode are kDecode.
+//
+// Server and client belong to their node's process: a crash unwinds their
+// fibers and closes their sockets, and calls waiting on a crashed client
+// die with it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "sim/codec.h"
+#include "sim/future.h"
+#include "sim/network.h"
+
+namespace duro::sim {
+
+// What travels on the wire for both directions of a call.
+struct RpcFrame {
+  std::uint8_t kind = 0;     // kRequest or kResponse.
+  std::uint64_t id = 0;      // The caller's request id.
+  std::string method;        // Requests only.
+  std::int64_t budget_ns = 0;  // Requests: how long the caller will wait.
+  std::uint8_t status = 0;   // Responses: 0 ok, else 1 + ErrorCode.
+  std::string message;       // Responses with an error.
+  std::string payload;       // The encoded request or reply.
+
+  static constexpr std::uint8_t kRequest = 0;
+  static constexpr std::uint8_t kResponse = 1;
+};
+DURO_CODEC_FIELDS(RpcFrame, kind, id, method, budget_ns, status, message, payload);
+
+struct RpcServerOptions {
+  std::size_t concurrent_max = 64;
+};
+
+struct RpcServerStats {
+  std::uint64_t requests = 0;
+  std::uint64_t rejected_overloaded = 0;
+  std::uint64_t unknown_method = 0;
+  std::uint64_t undecodable = 0;
+};
+
+class RpcServer {
+ public:
+  // Binds `port` on `node`; the node must be up and the port free.
+  RpcServer(Network& network, NodeId node, std::uint16_t port, RpcServerOptions options = {});
+  ~RpcServer();
+  RpcServer(const RpcServer&) = delete;
+  RpcServer& operator=(const RpcServer&) = delete;
+
+  Endpoint endpoint() const noexcept { return socket_->endpoint(); }
+  const RpcServerStats& stats() const noexcept { return stats_; }
+  std::size_t running() const noexcept { return running_; }
+
+  // Registers `handler` (Result<Response>(const Request&)) for `method`.
+  // It runs in a fiber on the server's node and may suspend.
+  template <typename Request, typename Response, typename Handler>
+  void handle(std::string method, Handler handler) {
+    DURO_ASSERT_MSG(!started_, "handle() after start()");
+    DURO_ASSERT(!method.empty());
+    const bool inserted =
+        handlers_
+            .emplace(std::move(method),
+                     [handler = std::move(handler)](std::string_view payload) -> Result<std::string> {
+                       Result<Request> request = decode<Request>(payload);
+                       if (!request.ok()) return request.error();
+                       Result<Response> response = handler(request.value());
+                       if (!response.ok()) return response.error();
+                       return encode(response.value());
+                     })
+            .second;
+    DURO_ASSERT_MSG(inserted, "method registered twice");
+  }
+
+  // Starts the receive loop (a daemon fiber on the node).
+  void start();
+
+ private:
+  using RawHandler = std::function<Result<std::string>(std::string_view payload)>;
+
+  void receive_loop();
+  void serve(Endpoint caller, RpcFrame request);
+  void reply(Endpoint caller, std::uint64_t id, Result<std::string> result);
+
+  Network& network_;
+  NodeId node_;
+  RpcServerOptions options_;
+  std::unique_ptr<Socket> socket_;
+  std::map<std::string, RawHandler, std::less<>> handlers_;
+  RpcServerStats stats_;
+  std::size_t running_ = 0;
+  bool started_ = false;
+};
+
+class RpcClient {
+ public:
+  // Binds `port` on `node` for replies, and starts its receive loop.
+  RpcClient(Network& network, NodeId node, std::uint16_t port);
+  ~RpcClient();
+  RpcClient(const RpcClient&) = delete;
+  RpcClient& operator=(const RpcClient&) = delete;
+
+  // Calls `method` on `server`; waits at most `timeout`. From a fiber of
+  // the client's node.
+  template <typename Response, typename Request>
+  Result<Response> call(Endpoint server, std::string_view method, const Request& request, Duration timeout) {
+    Result<std::string> bytes = call_raw(server, method, encode(request), timeout);
+    if (!bytes.ok()) return bytes.error();
+    return decode<Response>(bytes.value());
+  }
+
+  Result<std::string> call_raw(Endpoint server, std::string_view method, std::string payload, Duration timeout);
+
+  std::size_t pending() const noexcept { return pending_.size(); }
+
+ private:
+  void receive_loop();
+
+  Network& network_;
+  NodeId node_;
+  std::unique_ptr<Socket> socket_;
+  std::map<std::uint64_t, Promise<std::string>> pending_;
+  std::uint64_t next_id_ = 1;
+  FiberHandle receiver_;
+};
+
+}  // namespace duro::sim

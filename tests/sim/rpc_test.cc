@@ -1,0 +1,231 @@
+#include "sim/rpc.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace duro::sim {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Add {
+  std::int64_t a = 0;
+  std::int64_t b = 0;
+};
+struct Sum {
+  std::int64_t value = 0;
+};
+struct Slow {
+  std::int64_t millis = 0;
+};
+DURO_CODEC_FIELDS(Add, a, b);
+DURO_CODEC_FIELDS(Sum, value);
+DURO_CODEC_FIELDS(Slow, millis);
+
+constexpr std::uint16_t kServerPort = 7000;
+constexpr std::uint16_t kClientPort = 7001;
+
+struct ServerProcess final : Process {
+  std::unique_ptr<RpcServer> server;
+  int handled = 0;
+};
+
+class RpcWorld {
+ public:
+  explicit RpcWorld(NetworkOptions options = quiet(), RpcServerOptions server_options = {})
+      : sim({.seed = 3}), network(sim, options, Random(3)), server_options_(server_options) {
+    server = sim.add_node("server", [this](NodeId node) { return boot_server(node); });
+    client = sim.add_node("client");
+  }
+
+  static NetworkOptions quiet() {
+    NetworkOptions options;
+    options.spike_probability = 0;
+    return options;
+  }
+
+  std::unique_ptr<Process> boot_server(NodeId node) {
+    auto process = std::make_unique<ServerProcess>();
+    process->server = std::make_unique<RpcServer>(network, node, kServerPort, server_options_);
+    ServerProcess* self = process.get();
+    process->server->handle<Add, Sum>("add", [self](const Add& add) -> Result<Sum> {
+      self->handled++;
+      return Sum{add.a + add.b};
+    });
+    process->server->handle<Add, Sum>("fail", [](const Add&) -> Result<Sum> {
+      return Error{ErrorCode::kApplication, "quota exceeded"};
+    });
+    process->server->handle<Slow, Sum>("slow", [self](const Slow& slow) -> Result<Sum> {
+      this_fiber::sleep_for(std::chrono::milliseconds{slow.millis});
+      self->handled++;
+      return Sum{slow.millis};
+    });
+    process->server->start();
+    return process;
+  }
+
+  ServerProcess& server_process() { return *static_cast<ServerProcess*>(sim.process(server)); }
+  Endpoint server_endpoint() { return network.endpoint(server, kServerPort); }
+
+  // Runs `fn(client)` in a fiber on the client node with a fresh RpcClient.
+  template <typename Fn>
+  void in_client(Fn fn) {
+    sim.spawn(client, "caller", [this, fn]() mutable {
+      RpcClient rpc(network, client, kClientPort);
+      fn(rpc);
+    });
+    (void)sim.run();
+  }
+
+  Simulator sim;
+  Network network;
+  RpcServerOptions server_options_;
+  NodeId server = kNoNode;
+  NodeId client = kNoNode;
+};
+
+TEST(Rpc, RoundTrip) {
+  RpcWorld world;
+  bool checked = false;
+  world.in_client([&](RpcClient& rpc) {
+    Result<Sum> sum = rpc.call<Sum>(world.server_endpoint(), "add", Add{40, 2}, 1s);
+    ASSERT_TRUE(sum.ok()) << to_string(sum.error());
+    EXPECT_EQ(sum.value().value, 42);
+    EXPECT_EQ(rpc.pending(), 0u);
+    checked = true;
+  });
+  EXPECT_TRUE(checked);
+  EXPECT_EQ(world.server_process().handled, 1);
+}
+
+TEST(Rpc, ErrorsTravelBackWithTheirCode) {
+  RpcWorld world;
+  world.in_client([&](RpcClient& rpc) {
+    Result<Sum> failed = rpc.call<Sum>(world.server_endpoint(), "fail", Add{}, 1s);
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().code, ErrorCode::kApplication);
+    EXPECT_EQ(failed.error().message, "quota exceeded");
+    Result<Sum> unknown = rpc.call<Sum>(world.server_endpoint(), "nope", Add{}, 1s);
+    ASSERT_FALSE(unknown.ok());
+    EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+    // A request of the wrong type does not decode on the server.
+    Result<Sum> garbled = rpc.call<Sum>(world.server_endpoint(), "add", std::string("not an Add"), 1s);
+    ASSERT_FALSE(garbled.ok());
+    EXPECT_EQ(garbled.error().code, ErrorCode::kDecode);
+  });
+}
+
+TEST(Rpc, NoAnswerIsATimeoutAndALateReplyIsDropped) {
+  RpcWorld world;
+  world.in_client([&](RpcClient& rpc) {
+    const TimePoint start = world.sim.now();
+    Result<Sum> late = rpc.call<Sum>(world.server_endpoint(), "slow", Slow{500}, 100ms);
+    ASSERT_FALSE(late.ok());
+    EXPECT_EQ(late.error().code, ErrorCode::kTimeout);
+    EXPECT_EQ(world.sim.now() - start, 100ms);
+    EXPECT_EQ(rpc.pending(), 0u);
+    // The slow reply arrives later and must not answer this next call.
+    Result<Sum> next = rpc.call<Sum>(world.server_endpoint(), "add", Add{1, 1}, 2s);
+    ASSERT_TRUE(next.ok());
+    EXPECT_EQ(next.value().value, 2);
+    this_fiber::sleep_for(1s);
+  });
+  EXPECT_EQ(world.server_process().handled, 2);
+}
+
+TEST(Rpc, PartitionedServerTimesOut) {
+  RpcWorld world;
+  world.network.isolate(world.server);
+  world.in_client([&](RpcClient& rpc) {
+    Result<Sum> sum = rpc.call<Sum>(world.server_endpoint(), "add", Add{1, 2}, 300ms);
+    ASSERT_FALSE(sum.ok());
+    EXPECT_EQ(sum.error().code, ErrorCode::kTimeout);
+  });
+  EXPECT_EQ(world.server_process().handled, 0);
+}
+
+TEST(Rpc, ExcessConcurrentRequestsAreRejectedNotQueued) {
+  RpcWorld world(RpcWorld::quiet(), RpcServerOptions{.concurrent_max = 2});
+  std::vector<ErrorCode> outcomes;
+  int ok = 0;
+  for (int i = 0; i < 5; i++) {
+    world.sim.spawn(world.client, "caller", [&world, &outcomes, &ok, i] {
+      RpcClient rpc(world.network, world.client, static_cast<std::uint16_t>(kClientPort + i));
+      Result<Sum> sum = rpc.call<Sum>(world.server_endpoint(), "slow", Slow{100}, 1s);
+      if (sum.ok()) {
+        ok++;
+      } else {
+        outcomes.push_back(sum.error().code);
+      }
+    });
+  }
+  (void)world.sim.run();
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(outcomes, std::vector<ErrorCode>(3, ErrorCode::kOverloaded));
+  EXPECT_EQ(world.server_process().server->stats().rejected_overloaded, 3u);
+  EXPECT_EQ(world.server_process().server->running(), 0u);
+}
+
+TEST(Rpc, DuplicatedRequestsRunTwiceButAnswerOnce) {
+  NetworkOptions options = RpcWorld::quiet();
+  options.duplicate_probability = 1.0;
+  RpcWorld world(options);
+  world.in_client([&](RpcClient& rpc) {
+    Result<Sum> sum = rpc.call<Sum>(world.server_endpoint(), "add", Add{2, 3}, 1s);
+    ASSERT_TRUE(sum.ok());
+    EXPECT_EQ(sum.value().value, 5);
+    this_fiber::sleep_for(100ms);  // Let the duplicates land.
+    EXPECT_EQ(rpc.pending(), 0u);
+  });
+  EXPECT_EQ(world.server_process().handled, 2) << "at-least-once: the duplicate ran too";
+}
+
+TEST(Rpc, ServerCrashMidRequestThenRestart) {
+  RpcWorld world;
+  world.sim.schedule_after(50ms, [&] { world.sim.crash(world.server); });
+  world.sim.schedule_after(200ms, [&] { world.sim.restart(world.server); });
+  std::vector<std::string> log;
+  world.in_client([&](RpcClient& rpc) {
+    Result<Sum> during = rpc.call<Sum>(world.server_endpoint(), "slow", Slow{100}, 150ms);
+    log.push_back(during.ok() ? "ok" : error_code_name(during.error().code));
+    this_fiber::sleep_for(100ms);
+    Result<Sum> after = rpc.call<Sum>(world.server_endpoint(), "add", Add{5, 5}, 1s);
+    log.push_back(after.ok() ? std::to_string(after.value().value) : error_code_name(after.error().code));
+  });
+  EXPECT_EQ(log, (std::vector<std::string>{"timeout", "10"}));
+}
+
+TEST(Rpc, ClientDestroyedWhileItsReceiverWaitsIsSafe) {
+  // The client's receive loop waits on the client's own socket; destroying
+  // the client from a fiber must not leave that loop touching freed memory
+  // (ASan checks).
+  RpcWorld world;
+  world.sim.spawn(world.client, "short-lived", [&] {
+    for (int i = 0; i < 3; i++) {
+      RpcClient rpc(world.network, world.client, kClientPort);
+      (void)rpc.call<Sum>(world.server_endpoint(), "add", Add{i, i}, 1s);
+    }
+  });
+  EXPECT_EQ(world.sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(world.server_process().handled, 3);
+}
+
+TEST(Rpc, CrashOfTheClientNodeUnwindsItsCalls) {
+  RpcWorld world;
+  bool returned = false;
+  world.sim.spawn(world.client, "caller", [&] {
+    RpcClient rpc(world.network, world.client, kClientPort);
+    (void)rpc.call<Sum>(world.server_endpoint(), "slow", Slow{1000}, 5s);
+    returned = true;
+  });
+  world.sim.schedule_after(10ms, [&] { world.sim.crash(world.client); });
+  EXPECT_EQ(world.sim.run().reason, StopReason::kQuiescent);
+  EXPECT_FALSE(returned);
+  EXPECT_EQ(world.sim.fibers_on(world.client), 0u);
+}
+
+}  // namespace
+}  // namespace duro::sim
