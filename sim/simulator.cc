@@ -116,7 +116,7 @@ const Simulator::NodeRecord& Simulator::node_record(NodeId node) const {
   return nodes_[node];
 }
 
-NodeId Simulator::add_node(std::string name, BootFn boot_fn) {
+NodeId Simulator::add_node(std::string name, BootFn boot_fn, bool boot_now) {
   DURO_ASSERT_MSG(nodes_.size() < options_.nodes_max, "too many nodes");
   DURO_ASSERT(!name.empty());
   for (const NodeRecord& existing : nodes_) DURO_ASSERT_MSG(existing.name != name, "duplicate node name");
@@ -127,7 +127,7 @@ NodeId Simulator::add_node(std::string name, BootFn boot_fn) {
   record.address = Address{(10U << 24) + node + 1};
   record.boot = std::move(boot_fn);
   trace_hash_.mix(hash_label(record.name));
-  boot(node);
+  if (boot_now) boot(node);
   return node;
 }
 

@@ -165,7 +165,9 @@ class Simulator {
   // --- Nodes -------------------------------------------------------------
 
   // Adds a node and boots it (boot may be empty: a node with no process).
-  NodeId add_node(std::string name, BootFn boot = {});
+  // With `boot_now` false the node starts down (incarnation 0) until the
+  // first restart(): for worlds that attach a disk to the id first.
+  NodeId add_node(std::string name, BootFn boot = {}, bool boot_now = true);
   // Crashes a running node. From the scheduler (a callback, or between
   // runs) it happens at once. From a fiber it happens as an event at the
   // current time and the caller waits for it, so code after crash() sees
