@@ -1,8 +1,11 @@
-// duro_sim_demo: runs the message storm over a range of seeds, checks each
-// run, and (optionally) runs every seed twice to prove it deterministic.
+// duro_sim_demo: runs the message storm over a range of seeds under a fault
+// profile, checks each run, and (optionally) runs every seed twice to prove
+// it deterministic.
 //
-//   duro_sim_demo --seeds 20                 # seeds 1..20
-//   duro_sim_demo --seed 7 --trace           # one seed, with a trace log
+//   duro_sim_demo --seeds 20                      # seeds 1..20, profile chaos
+//   duro_sim_demo --seed 7 --profile partitions   # one seed
+//   duro_sim_demo --seed 7 --print-plan           # and the faults it drew
+//   duro_sim_demo --seed 7 --trace 2> trace.log   # with a structured trace
 //
 // Exit codes: 0 all seeds passed, 1 a seed failed, 2 bad command line.
 #include <CLI/CLI.hpp>
@@ -12,6 +15,7 @@
 #include <cstdio>
 
 #include "sim/demo/message_storm.h"
+#include "sim/nemesis.h"
 
 namespace {
 
@@ -25,21 +29,30 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Duro simulator demo: a message storm with crashes, checked and hashed per seed"};
+  CLI::App app{"Duro simulator demo: a message storm under injected faults, checked and hashed per seed"};
   std::uint64_t seed_first = 1;
   std::uint64_t seeds = 1;
   StormOptions options;
-  int duration_s = 600;
+  int chaos_s = 120;
+  int quiet_s = 40;
   bool trace = false;
+  bool print_plan = false;
   bool check_determinism = false;
+  std::string profiles;
+  for (const std::string_view name : duro::sim::fault_profile_names()) {
+    profiles += profiles.empty() ? "" : ", ";
+    profiles += name;
+  }
   app.add_option("--seed", seed_first, "first seed")->capture_default_str();
   app.add_option("--seeds", seeds, "how many consecutive seeds to run")->capture_default_str()->check(CLI::Range(1, 1000000));
-  app.add_option("--nodes", options.nodes, "worker nodes")->capture_default_str()->check(CLI::Range(1, 1000));
-  app.add_option("--clients", options.clients_per_node, "client fibers per node")->capture_default_str()->check(CLI::Range(0, 100000));
-  app.add_option("--duration", duration_s, "simulated seconds of traffic")->capture_default_str()->check(CLI::Range(1, 100000000));
-  app.add_flag("--no-crashes", [&](std::int64_t) { options.crashes = false; }, "run without the nemesis");
+  app.add_option("--profile", options.profile, "fault profile: " + profiles)->capture_default_str();
+  app.add_option("--nodes", options.nodes, "worker nodes")->capture_default_str()->check(CLI::Range(1, 200));
+  app.add_option("--clients", options.clients_per_node, "client fibers per node")->capture_default_str()->check(CLI::Range(0, 10000));
+  app.add_option("--chaos", chaos_s, "simulated seconds of chaos")->capture_default_str()->check(CLI::Range(1, 10000000));
+  app.add_option("--quiet", quiet_s, "simulated seconds of quiet after it")->capture_default_str()->check(CLI::Range(20, 10000000));
   app.add_flag("--shuffle-ties", options.shuffle_ties, "order equal-time events by the seed");
   app.add_flag("--trace", trace, "write a structured trace log to stderr");
+  app.add_flag("--print-plan", print_plan, "print each seed's fault plan");
   app.add_flag("--check-determinism", check_determinism, "run every seed twice and compare trace hashes");
   try {
     app.parse(argc, argv);
@@ -49,12 +62,17 @@ int main(int argc, char** argv) {
     app.exit(e);
     return 2;
   }
-  options.duration = std::chrono::seconds{duration_s};
+  if (!duro::sim::fault_profile(options.profile).ok()) {
+    fmt::print(stderr, "duro_sim_demo: unknown fault profile '{}' (known: {})\n", options.profile, profiles);
+    return 2;
+  }
+  options.chaos = std::chrono::seconds{chaos_s};
+  options.quiet = std::chrono::seconds{quiet_s};
 
   std::uint64_t failed = 0;
   std::uint64_t events_total = 0;
-  std::uint64_t requests_total = 0;
-  std::uint64_t crashes_total = 0;
+  std::uint64_t calls_total = 0;
+  std::uint64_t faults_total = 0;
   const auto wall_start = std::chrono::steady_clock::now();
   for (std::uint64_t i = 0; i < seeds; i++) {
     options.seed = seed_first + i;
@@ -73,25 +91,28 @@ int main(int argc, char** argv) {
       }
     }
     events_total += report.run.events_executed;
-    requests_total += report.requests;
-    crashes_total += report.crashes;
-    fmt::print("[{}/{}] seed {} {}: {} events, {} requests ({} ok, {} timeout, {} refused, {} broken, {} abandoned), "
-               "{} crashes, sim {}, wall {:.2f}s, trace {:016x}\n",
-               i + 1, seeds, options.seed, failure.empty() ? "ok" : "FAILED", report.run.events_executed,
-               report.requests, report.replies, report.timeouts, report.refused, report.broken, report.abandoned,
-               report.crashes, duro::sim::format_duration(report.run.time - duro::sim::kDefaultStartTime),
-               seconds_since(seed_start), report.run.trace_hash);
+    calls_total += report.calls;
+    faults_total += report.faults;
+    fmt::print("[{}/{}] seed {} {} {}: {} faults ({} crashes), {} calls ({} ok, {} timeout, {} rejected, "
+               "{} abandoned), {} messages, {} fsyncs, {} events, sim {}, wall {:.2f}s, trace {:016x}\n",
+               i + 1, seeds, options.seed, options.profile, failure.empty() ? "ok" : "FAILED", report.faults,
+               report.crashes, report.calls, report.replies, report.timeouts, report.rejected, report.abandoned,
+               report.messages, report.fsyncs, report.run.events_executed,
+               duro::sim::format_duration(report.run.time - duro::sim::kDefaultStartTime), seconds_since(seed_start),
+               report.run.trace_hash);
+    if (print_plan || !failure.empty()) fmt::print("{}", report.plan_text);
     if (!failure.empty()) {
       failed++;
-      fmt::print("  failure: {}\n  reproduce: duro_sim_demo --seed {} --nodes {} --clients {} --duration {}{}{}\n",
-                 failure, options.seed, options.nodes, options.clients_per_node, duration_s,
-                 options.crashes ? "" : " --no-crashes", options.shuffle_ties ? " --shuffle-ties" : "");
+      fmt::print("  failure: {}\n  reproduce: duro_sim_demo --seed {} --profile {} --nodes {} --clients {} "
+                 "--chaos {} --quiet {}{}\n",
+                 failure, options.seed, options.profile, options.nodes, options.clients_per_node, chaos_s, quiet_s,
+                 options.shuffle_ties ? " --shuffle-ties" : "");
     }
     std::fflush(stdout);
   }
   const double wall_s = seconds_since(wall_start);
-  fmt::print("summary: {} seeds, {} passed, {} failed; {} events, {} requests, {} crashes; wall {:.2f}s ({:.0f} events/s)\n",
-             seeds, seeds - failed, failed, events_total, requests_total, crashes_total, wall_s,
+  fmt::print("summary: {} seeds, {} passed, {} failed; {} faults, {} calls, {} events; wall {:.2f}s ({:.0f} events/s)\n",
+             seeds, seeds - failed, failed, faults_total, calls_total, events_total, wall_s,
              wall_s > 0 ? static_cast<double>(events_total) / wall_s : 0.0);
   return failed == 0 ? 0 : 1;
 }

@@ -1,16 +1,23 @@
-// A message storm: the simulator kernel's demonstration workload.
+// A message storm: the simulated world's demonstration workload.
 //
-// Nodes run server fibers that answer requests from a bounded inbox;
-// thousands of client fibers on every node send requests to random nodes
-// and wait for the reply (a future, with a timeout); a nemesis crashes
-// random nodes and restarts them after a random downtime. Crashes break the
-// promises held in the dead node's inbox and unwind the clients that lived
-// on it, so every way a wait can end happens many times in one run.
+// Worker nodes serve a "work" RPC that takes a little time and appends a
+// record to a log on the node's disk, fsyncing now and then; thousands of
+// client fibers on every node call random workers over the simulated
+// network and wait for the reply with a deadline. A fault plan drawn from
+// the seed and a profile (sim/nemesis.h) crashes and restarts nodes, cuts
+// and heals the network, clogs nodes, jumps clocks and fails disks during
+// the chaos phase; then the quiet phase heals everything.
 //
-// The storm checks itself: every reply is the right function of its
-// request, and every request a client started is accounted for exactly once
-// (answered, timed out, refused, broken, or abandoned because the client's
-// own node crashed — counted by a destructor as the client unwinds).
+// The storm checks itself against ground truth kept outside the nodes:
+//   - every reply is the right function of its request;
+//   - every call a client started is accounted for exactly once (answered,
+//     failed with a network or server error, or abandoned because the
+//     client's own node crashed: counted by a destructor as it unwinds);
+//   - durability: after a restart, a node's log is at least as long as it
+//     was at its last successful fsync (unless an injected corruption may
+//     have lost a write, which only a checksum could catch);
+//   - liveness: in the quiet phase, after a grace period, every node's
+//     clients get answers again.
 #pragma once
 
 #include <cstdint>
@@ -23,30 +30,32 @@ namespace duro::sim::demo {
 
 struct StormOptions {
   std::uint64_t seed = 1;
-  int nodes = 8;
-  int clients_per_node = 250;
-  int servers_per_node = 4;
-  Duration duration = std::chrono::minutes{10};  // Clients stop sending after this.
+  std::string profile = "chaos";  // A fault profile name (sim/nemesis.h).
+  int nodes = 6;
+  int clients_per_node = 100;
+  Duration chaos = std::chrono::minutes{2};
+  Duration quiet = std::chrono::seconds{40};
+  Duration grace = std::chrono::seconds{15};  // For restarts to settle.
   Duration think_mean = std::chrono::milliseconds{500};
   Duration service_mean = std::chrono::milliseconds{5};
-  Duration reply_timeout = std::chrono::seconds{2};
-  Duration crash_interval_mean = std::chrono::seconds{30};
-  bool crashes = true;
+  Duration call_timeout = std::chrono::seconds{1};
   bool shuffle_ties = false;
   TraceLog* trace_log = nullptr;
 };
 
 struct StormReport {
   RunResult run;
-  std::uint64_t requests = 0;
+  std::string plan_text;  // The fault plan, in its file format.
+  std::uint64_t faults = 0;
+  std::uint64_t calls = 0;
   std::uint64_t replies = 0;
   std::uint64_t timeouts = 0;
-  std::uint64_t refused = 0;    // Inbox full or target down.
-  std::uint64_t broken = 0;     // The target crashed holding the request.
-  std::uint64_t abandoned = 0;  // The client's own node crashed mid-request.
+  std::uint64_t rejected = 0;   // Overloaded, or another server-side error.
+  std::uint64_t abandoned = 0;  // The client's own node crashed mid-call.
   std::uint64_t wrong_replies = 0;
   std::uint64_t crashes = 0;
-  std::uint64_t restarts = 0;
+  std::uint64_t messages = 0;
+  std::uint64_t fsyncs = 0;
   std::uint64_t fibers_spawned = 0;
   // Empty when every check held; otherwise what failed.
   std::string failure;
