@@ -5,14 +5,15 @@
 #   make test-asan  the same tests under AddressSanitizer + UBSan
 #   make bench      the benchmarks, with ratios against in-run references
 #
-# BUILD_DIR, BUILD_TYPE, JOBS and SEEDS can be overridden: make test BUILD_DIR=out
+# BUILD_DIR, BUILD_TYPE, JOBS, SEEDS and PROFILES can be overridden: make test BUILD_DIR=out
 
 BUILD_DIR ?= build
 ASAN_BUILD_DIR ?= build-asan
 BUILD_TYPE ?= Release
 WERROR ?= ON
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-SEEDS ?= 20
+SEEDS ?= 4
+PROFILES ?= none,mild,partitions,crashes,disk,chaos,swarm
 
 PACKAGES := g++ cmake ninja-build pkg-config \
   libboost-context-dev librapidcheck-dev libfmt-dev libzstd-dev \
@@ -46,7 +47,7 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 sim: build
-	$(BUILD_DIR)/bin/duro_sim_demo --seeds $(SEEDS) --duration 120 --check-determinism
+	$(BUILD_DIR)/bin/duro_sim_demo --seeds $(SEEDS) --profile $(PROFILES) --check-determinism
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

@@ -12,7 +12,10 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "sim/demo/message_storm.h"
 #include "sim/nemesis.h"
@@ -45,7 +48,9 @@ int main(int argc, char** argv) {
   }
   app.add_option("--seed", seed_first, "first seed")->capture_default_str();
   app.add_option("--seeds", seeds, "how many consecutive seeds to run")->capture_default_str()->check(CLI::Range(1, 1000000));
-  app.add_option("--profile", options.profile, "fault profile: " + profiles)->capture_default_str();
+  std::string profile_list = options.profile;
+  app.add_option("--profile", profile_list, "fault profile, or a comma-separated list to run each seed under each: " + profiles)
+      ->capture_default_str();
   app.add_option("--nodes", options.nodes, "worker nodes")->capture_default_str()->check(CLI::Range(1, 200));
   app.add_option("--clients", options.clients_per_node, "client fibers per node")->capture_default_str()->check(CLI::Range(0, 10000));
   app.add_option("--chaos", chaos_s, "simulated seconds of chaos")->capture_default_str()->check(CLI::Range(1, 10000000));
@@ -62,9 +67,17 @@ int main(int argc, char** argv) {
     app.exit(e);
     return 2;
   }
-  if (!duro::sim::fault_profile(options.profile).ok()) {
-    fmt::print(stderr, "duro_sim_demo: unknown fault profile '{}' (known: {})\n", options.profile, profiles);
-    return 2;
+  std::vector<std::string> run_profiles;
+  for (std::size_t begin = 0; begin <= profile_list.size();) {
+    const std::size_t end = std::min(profile_list.find(',', begin), profile_list.size());
+    run_profiles.push_back(profile_list.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  for (const std::string& name : run_profiles) {
+    if (!duro::sim::fault_profile(name).ok()) {
+      fmt::print(stderr, "duro_sim_demo: unknown fault profile '{}' (known: {})\n", name, profiles);
+      return 2;
+    }
   }
   options.chaos = std::chrono::seconds{chaos_s};
   options.quiet = std::chrono::seconds{quiet_s};
@@ -74,8 +87,10 @@ int main(int argc, char** argv) {
   std::uint64_t calls_total = 0;
   std::uint64_t faults_total = 0;
   const auto wall_start = std::chrono::steady_clock::now();
-  for (std::uint64_t i = 0; i < seeds; i++) {
-    options.seed = seed_first + i;
+  const std::uint64_t runs = seeds * run_profiles.size();
+  for (std::uint64_t i = 0; i < runs; i++) {
+    options.seed = seed_first + i / run_profiles.size();
+    options.profile = run_profiles[i % run_profiles.size()];
     std::unique_ptr<duro::sim::FileTraceLog> trace_log;
     if (trace) trace_log = std::make_unique<duro::sim::FileTraceLog>(stderr, duro::sim::kDefaultStartTime);
     options.trace_log = trace_log.get();
@@ -95,7 +110,7 @@ int main(int argc, char** argv) {
     faults_total += report.faults;
     fmt::print("[{}/{}] seed {} {} {}: {} faults ({} crashes), {} calls ({} ok, {} timeout, {} rejected, "
                "{} abandoned), {} messages, {} fsyncs, {} events, sim {}, wall {:.2f}s, trace {:016x}\n",
-               i + 1, seeds, options.seed, options.profile, failure.empty() ? "ok" : "FAILED", report.faults,
+               i + 1, runs, options.seed, options.profile, failure.empty() ? "ok" : "FAILED", report.faults,
                report.crashes, report.calls, report.replies, report.timeouts, report.rejected, report.abandoned,
                report.messages, report.fsyncs, report.run.events_executed,
                duro::sim::format_duration(report.run.time - duro::sim::kDefaultStartTime), seconds_since(seed_start),
@@ -111,8 +126,9 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   const double wall_s = seconds_since(wall_start);
-  fmt::print("summary: {} seeds, {} passed, {} failed; {} faults, {} calls, {} events; wall {:.2f}s ({:.0f} events/s)\n",
-             seeds, seeds - failed, failed, faults_total, calls_total, events_total, wall_s,
+  fmt::print("summary: {} runs ({} seeds x {} profiles), {} passed, {} failed; {} faults, {} calls, {} events; "
+             "wall {:.2f}s ({:.0f} events/s)\n",
+             runs, seeds, run_profiles.size(), runs - failed, failed, faults_total, calls_total, events_total, wall_s,
              wall_s > 0 ? static_cast<double>(events_total) / wall_s : 0.0);
   return failed == 0 ? 0 : 1;
 }
