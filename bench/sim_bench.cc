@@ -215,6 +215,9 @@ int main(int argc, char** argv) {
   print_ratio(reporter, "BM_sim_yield / BM_raw_boost_fiber_switch", "BM_sim_yield",
               {"BM_raw_boost_fiber_switch"}, std::nullopt);
   print_ratio(reporter, "BM_net_message / BM_raw_queue_hold", "BM_net_message", {"BM_raw_queue_hold"}, 3.0);
+  print_ratio(reporter, "BM_rpc_roundtrip / BM_net_message", "BM_rpc_roundtrip", {"BM_net_message"}, std::nullopt);
+  print_ratio(reporter, "BM_disk_append_fsync / BM_raw_disk_copy_4k", "BM_disk_append_fsync",
+              {"BM_raw_disk_copy_4k"}, std::nullopt);
   benchmark::Shutdown();
   return 0;
 }
