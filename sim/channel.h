@@ -85,14 +85,20 @@ class Channel {
         if (!core->items.empty()) core->wake_one();
         throw;
       }
-      if (reason == WakeReason::kTimeout) {
+      if (reason == WakeReason::kTimeout || reason == WakeReason::kKilled) {
         core->forget(waiter);
-        if (!core->items.empty()) continue;  // Arrived at the same instant.
+        if (!core->items.empty()) {
+          if (reason == WakeReason::kTimeout) continue;  // Arrived at the same instant.
+          core->wake_one();  // Dying: leave the item to another receiver.
+        }
+        // A dying fiber's waits return at once (see Simulator::suspend):
+        // final, or this loop would spin.
+        if (reason == WakeReason::kKilled) return Error{ErrorCode::kKilled, "the receiving fiber is being unwound"};
         return Error{ErrorCode::kTimeout, "nothing received before the deadline"};
       }
     }
   }
-  Result<T> receive_for(Duration timeout) { return receive(Simulator::current().now() + timeout); }
+  Result<T> receive_for(Duration timeout) { return receive(Simulator::current().deadline_after(timeout)); }
 
   void close() { core_->close(); }
 

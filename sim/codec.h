@@ -95,14 +95,14 @@ inline constexpr std::size_t kCodecDepthMax = 32;
 // grows only as elements actually decode.
 inline constexpr std::size_t kCodecReserveBytesMax = std::size_t{1} << 20;
 
-// A u64 needs at most ceil(64 / 7) = 10 varint bytes, a u32 at most 5.
+// A u64 needs at most ceil(64 / 7) = 10 varint bytes.
 inline constexpr std::size_t kVarint64BytesMax = 10;
-inline constexpr std::size_t kVarint32BytesMax = 5;
 
 class Encoder;
 class Decoder;
 
-// The customization point. A specialization provides
+// The customization point. A specialization (in namespace duro::sim)
+// provides
 //
 //   static void encode(Encoder& encoder, const T& value);
 //   static bool decode(Decoder& decoder, T& value);   // false on error
@@ -214,6 +214,11 @@ class Encoder {
 // Reads encodings from bytes it does not own; the bytes must outlive it.
 // Every read returns false on error, records the first error, and after
 // one leaves the decoder failed: all later reads return false at once.
+//
+//   Decoder decoder(bytes);
+//   decoder.read(header);
+//   decoder.read(body);
+//   if (!decoder.finish()) return decoder.error();   // One check, at the end.
 class Decoder {
  public:
   explicit Decoder(std::string_view input) noexcept
@@ -224,6 +229,7 @@ class Decoder {
   explicit Decoder(std::string&& input) = delete;
 
   bool ok() const noexcept { return error_what_ == nullptr; }
+  // Bytes read so far, and left to read. A failed decoder has nothing left.
   std::size_t offset_bytes() const noexcept { return static_cast<std::size_t>(cursor_ - begin_); }
   std::size_t remaining_bytes() const noexcept { return static_cast<std::size_t>(end_ - cursor_); }
 
@@ -323,7 +329,8 @@ class Decoder {
     return true;
   }
 
-  // A length-prefixed byte string, as a view into the input (no copy).
+  // A length-prefixed byte string, as a view into the input (no copy;
+  // valid as long as the input is).
   bool read_bytes(std::string_view& bytes) noexcept {
     const unsigned char* start = cursor_;
     std::uint64_t length_bytes = 0;
@@ -709,13 +716,13 @@ struct Codec<std::chrono::time_point<ClockType, Duration>> {
 // encode in the order listed, which is the wire format: reordering the list
 // changes it. List every field that must travel; a field left out is not
 // sent and decodes as its default. Limits: public data members; at least one
-// field; at most 64 (past that the macro fails to compile); a Type whose
-// name contains a comma (a template) needs an alias first. For anything
-// else, specialize Codec<T>.
-#define DURO_CODEC_FIELDS(Type, ...)                                                     \
-  [[maybe_unused]] constexpr auto duro_codec_fields(const Type*) noexcept {              \
+// field; at most 64 (tested; somewhat more compile, far more do not); a
+// Type whose name contains a comma (a template) needs an alias first. For
+// anything else, specialize Codec<T>.
+#define DURO_CODEC_FIELDS(Type, ...)                                                              \
+  [[maybe_unused]] constexpr auto duro_codec_fields(const Type*) noexcept {                       \
     return ::std::tuple{DURO_CODEC_DETAIL_FOR_EACH(DURO_CODEC_DETAIL_MEMBER, Type, __VA_ARGS__)}; \
-  }                                                                                      \
+  }                                                                                               \
   static_assert(::std::is_class_v<Type>, "DURO_CODEC_FIELDS describes a struct")
 
 namespace detail {
@@ -744,7 +751,8 @@ struct Codec<T> {
   // A tuple of pointers to the listed members, known at compile time: the
   // loops below unroll into one write or read per field.
   static constexpr auto kFields = duro_codec_fields(static_cast<const T*>(nullptr));
-  static constexpr std::size_t kEncodedBytesMin = detail::CodecFieldsBytesMin<std::remove_const_t<decltype(kFields)>>::value;
+  using Fields = std::remove_const_t<decltype(kFields)>;
+  static constexpr std::size_t kEncodedBytesMin = detail::CodecFieldsBytesMin<Fields>::value;
   static_assert(kEncodedBytesMin >= 1, "DURO_CODEC_FIELDS needs at least one field");
 
   static void encode(Encoder& encoder, const T& value) {
@@ -758,10 +766,11 @@ struct Codec<T> {
 }  // namespace duro::sim
 
 // DURO_CODEC_DETAIL_FOR_EACH(m, context, a, b, c) expands to
-// m(context, a) m(context, b) m(context, c). Each step leaves the next one
-// unexpanded (the name and its parentheses are kept apart until the next
-// scan), so the recursion advances one field per rescan; RESCAN provides
-// 4 * 4 * 4 = 64 of them, hence the 64-field limit.
+// m(context, a) m(context, b) m(context, c). The preprocessor does not
+// recurse, so each step leaves the next one unexpanded (the name and its
+// parentheses are kept apart until the next scan) and RESCAN scans again
+// and again: 64 nested rescans, enough for 86 fields (measured). The
+// documented limit is 64; past 86 the leftover step is a compile error.
 #define DURO_CODEC_DETAIL_MEMBER(Type, field) &Type::field,
 #define DURO_CODEC_DETAIL_FOR_EACH(m, context, ...) \
   __VA_OPT__(DURO_CODEC_DETAIL_RESCAN(DURO_CODEC_DETAIL_STEP(m, context, __VA_ARGS__)))
@@ -769,7 +778,13 @@ struct Codec<T> {
   m(context, first) __VA_OPT__(DURO_CODEC_DETAIL_STEP_AGAIN DURO_CODEC_DETAIL_PARENS (m, context, __VA_ARGS__))
 #define DURO_CODEC_DETAIL_PARENS ()
 #define DURO_CODEC_DETAIL_STEP_AGAIN() DURO_CODEC_DETAIL_STEP
-#define DURO_CODEC_DETAIL_RESCAN(...) DURO_CODEC_DETAIL_RESCAN_16(DURO_CODEC_DETAIL_RESCAN_16(DURO_CODEC_DETAIL_RESCAN_16(DURO_CODEC_DETAIL_RESCAN_16(__VA_ARGS__))))
-#define DURO_CODEC_DETAIL_RESCAN_16(...) DURO_CODEC_DETAIL_RESCAN_4(DURO_CODEC_DETAIL_RESCAN_4(DURO_CODEC_DETAIL_RESCAN_4(DURO_CODEC_DETAIL_RESCAN_4(__VA_ARGS__))))
-#define DURO_CODEC_DETAIL_RESCAN_4(...) DURO_CODEC_DETAIL_RESCAN_1(DURO_CODEC_DETAIL_RESCAN_1(DURO_CODEC_DETAIL_RESCAN_1(DURO_CODEC_DETAIL_RESCAN_1(__VA_ARGS__))))
+#define DURO_CODEC_DETAIL_RESCAN(...)                        \
+  DURO_CODEC_DETAIL_RESCAN_16(DURO_CODEC_DETAIL_RESCAN_16( \
+      DURO_CODEC_DETAIL_RESCAN_16(DURO_CODEC_DETAIL_RESCAN_16(__VA_ARGS__))))
+#define DURO_CODEC_DETAIL_RESCAN_16(...)                   \
+  DURO_CODEC_DETAIL_RESCAN_4(DURO_CODEC_DETAIL_RESCAN_4(   \
+      DURO_CODEC_DETAIL_RESCAN_4(DURO_CODEC_DETAIL_RESCAN_4(__VA_ARGS__))))
+#define DURO_CODEC_DETAIL_RESCAN_4(...)                    \
+  DURO_CODEC_DETAIL_RESCAN_1(DURO_CODEC_DETAIL_RESCAN_1(   \
+      DURO_CODEC_DETAIL_RESCAN_1(DURO_CODEC_DETAIL_RESCAN_1(__VA_ARGS__))))
 #define DURO_CODEC_DETAIL_RESCAN_1(...) __VA_ARGS__

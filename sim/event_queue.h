@@ -64,25 +64,21 @@ class EventQueue {
     const Event result = heap_.front();
     const Event last = heap_.back();
     heap_.pop_back();
-    const std::size_t count = heap_.size();
-    if (count > 0) {
-      // Sift the former last element down from the root.
-      std::size_t hole = 0;
-      for (;;) {
-        const std::size_t first_child = hole * kArity + 1;
-        if (first_child >= count) break;
-        std::size_t best = first_child;
-        const std::size_t end = first_child + kArity < count ? first_child + kArity : count;
-        for (std::size_t child = first_child + 1; child < end; child++) {
-          if (heap_[child] < heap_[best]) best = child;
-        }
-        if (!(heap_[best] < last)) break;
-        heap_[hole] = heap_[best];
-        hole = best;
-      }
-      heap_[hole] = last;
+    if (!heap_.empty()) {
+      heap_.front() = last;
+      sift_down(0);
     }
     return result;
+  }
+
+  // Drops every event `dead` returns true for, and restores the heap:
+  // O(n), for purging cancelled timers in bulk.
+  template <typename Pred>
+  void remove_if(Pred&& dead) {
+    std::erase_if(heap_, dead);
+    if (heap_.size() < 2) return;
+    // Bottom-up heap construction: sift down every internal node.
+    for (std::size_t i = (heap_.size() - 2) / kArity + 1; i-- > 0;) sift_down(i);
   }
 
   // Visits every pending event in unspecified (heap) order.
@@ -93,6 +89,25 @@ class EventQueue {
 
  private:
   static constexpr std::size_t kArity = 4;
+
+  // Moves the event at `hole` down to where it belongs.
+  void sift_down(std::size_t hole) noexcept {
+    const std::size_t count = heap_.size();
+    const Event moving = heap_[hole];
+    for (;;) {
+      const std::size_t first_child = hole * kArity + 1;
+      if (first_child >= count) break;
+      std::size_t best = first_child;
+      const std::size_t end = first_child + kArity < count ? first_child + kArity : count;
+      for (std::size_t child = first_child + 1; child < end; child++) {
+        if (heap_[child] < heap_[best]) best = child;
+      }
+      if (!(heap_[best] < moving)) break;
+      heap_[hole] = heap_[best];
+      hole = best;
+    }
+    heap_[hole] = moving;
+  }
 
   std::vector<Event> heap_;
   std::size_t capacity_;

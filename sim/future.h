@@ -65,22 +65,31 @@ struct FutureState : FutureStateBase {
   bool ready() const noexcept { return result.has_value(); }
 };
 
+enum class WaitOutcome : std::uint8_t { kReady, kTimeout, kKilled };
+
 // Suspends the calling fiber until `state` is ready or the deadline passes.
-// Returns true when ready.
 template <typename T>
-bool wait_state(FutureState<T>& state, TimePoint deadline, const char* what) {
-  if (state.ready()) return true;
+WaitOutcome wait_state(FutureState<T>& state, TimePoint deadline, const char* what) {
+  if (state.ready()) return WaitOutcome::kReady;
   Simulator& sim = Simulator::current();
   // Each pass either returns or waits once more; a wake that was not for
-  // this state (a stale registration elsewhere cannot cause one, but a
-  // cancel() can) loops, and the deadline bounds the loop.
+  // this state (a cancel() can cause one) loops, and the deadline bounds
+  // the loop.
   for (;;) {
     const Waiter waiter = sim.begin_wait();
     state.set_waiter(sim, waiter);
+    // Unregister however the wait ends (an unwinding fiber included), so
+    // the promise never notifies a wait, or a simulator, that is gone.
+    struct Unregister {
+      FutureStateBase* state;
+      ~Unregister() { state->has_waiter = false; }
+    } unregister{&state};
     const WakeReason reason = sim.suspend(waiter, what, deadline);
-    state.has_waiter = false;
-    if (state.ready()) return true;
-    if (reason != WakeReason::kNotified) return false;
+    if (state.ready()) return WaitOutcome::kReady;
+    // A dying fiber's waits return at once (see Simulator::suspend):
+    // final, or a loop here would spin.
+    if (reason == WakeReason::kKilled) return WaitOutcome::kKilled;
+    if (reason == WakeReason::kTimeout) return WaitOutcome::kTimeout;
   }
 }
 
@@ -182,24 +191,29 @@ class Future {
   // Waits until ready or the deadline; true if ready.
   bool wait_until(TimePoint deadline) {
     DURO_ASSERT(valid());
-    return detail::wait_state(*state_, deadline, "future");
+    return detail::wait_state(*state_, deadline, "future") == detail::WaitOutcome::kReady;
   }
-  bool wait_for(Duration timeout) { return wait_until(Simulator::current().now() + timeout); }
+  bool wait_for(Duration timeout) { return wait_until(Simulator::current().deadline_after(timeout)); }
 
   // Waits and takes the result; the future becomes invalid. A wait that is
   // killed (the fiber's node crashed) unwinds instead of returning.
   Result<T> get() { return get_until(TimePoint::max()); }
 
   // As get(), but at the deadline returns Error{kTimeout} and stays valid.
+  // In a fiber that is being unwound (a destructor waiting during a crash)
+  // it returns Error{kKilled} at once.
   Result<T> get_until(TimePoint deadline) {
-    if (!wait_until(deadline)) {
-      return Error{ErrorCode::kTimeout, "no result before the deadline"};
+    DURO_ASSERT(valid());
+    switch (detail::wait_state(*state_, deadline, "future")) {
+      case detail::WaitOutcome::kReady: break;
+      case detail::WaitOutcome::kTimeout: return Error{ErrorCode::kTimeout, "no result before the deadline"};
+      case detail::WaitOutcome::kKilled: return Error{ErrorCode::kKilled, "the waiting fiber is being unwound"};
     }
     Result<T> result = std::move(*state_->result);
     state_.reset();
     return result;
   }
-  Result<T> get_for(Duration timeout) { return get_until(Simulator::current().now() + timeout); }
+  Result<T> get_for(Duration timeout) { return get_until(Simulator::current().deadline_after(timeout)); }
 
   // Gives up on the result: it becomes Error{kCancelled} unless it is
   // already there, and the promise's holder sees cancelled().
@@ -251,10 +265,16 @@ Result<std::size_t> when_any(std::span<Future<T>> futures, TimePoint deadline = 
     // suspension that has ended, so they are ignored if they fire.
     const Waiter waiter = sim.begin_wait();
     for (Future<T>& future : futures) future.state_->set_waiter(sim, waiter);
+    struct Unregister {
+      std::span<Future<T>> futures;
+      ~Unregister() {
+        for (Future<T>& future : futures) future.state_->has_waiter = false;
+      }
+    } unregister{futures};
     const WakeReason reason = sim.suspend(waiter, "when_any", deadline);
-    for (Future<T>& future : futures) future.state_->has_waiter = false;
-    if (reason == WakeReason::kTimeout) {
+    if (reason == WakeReason::kTimeout || reason == WakeReason::kKilled) {
       if (auto index = first_ready()) return *index;
+      if (reason == WakeReason::kKilled) return Error{ErrorCode::kKilled, "the waiting fiber is being unwound"};
       return Error{ErrorCode::kTimeout, "no future ready before the deadline"};
     }
   }

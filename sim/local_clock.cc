@@ -7,15 +7,22 @@ namespace duro::sim {
 TimePoint LocalClock::true_at(TimePoint local) const noexcept {
   // local = t + offset + (t - anchor) * d   =>   t = anchor + (local - offset - anchor) / (1 + d)
   __extension__ using Int128 = __int128;
-  const Int128 shifted_ns = (local - offset_ - anchor_).count();
-  const Int128 t_ns = shifted_ns * 1'000'000'000 / (1'000'000'000 + drift_ppb_);
-  return anchor_ + Duration{static_cast<std::int64_t>(t_ns)};
+  const Int128 shifted_ns = Int128{local.time_since_epoch().count()} - offset_.count() - anchor_.time_since_epoch().count();
+  const Int128 t_ns = anchor_.time_since_epoch().count() + shifted_ns * 1'000'000'000 / (1'000'000'000 + drift_ppb_);
+  // Saturate: "never" stays never, whatever the offset and drift.
+  if (t_ns >= INT64_MAX) return TimePoint::max();
+  if (t_ns <= INT64_MIN) return TimePoint::min();
+  return TimePoint{Duration{static_cast<std::int64_t>(t_ns)}};
 }
 
 void LocalClock::sleep_until(TimePoint local) const {
   // Round the conversion up so the clock reads at least `local` on waking.
+  if (local == TimePoint::max()) {
+    this_fiber::sleep_until(TimePoint::max());
+    return;
+  }
   TimePoint wake = true_at(local);
-  if (local_at(wake) < local) wake += Duration{1};
+  if (wake != TimePoint::max() && local_at(wake) < local) wake += Duration{1};
   this_fiber::sleep_until(std::max(wake, sim_->now()));
 }
 

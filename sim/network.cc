@@ -125,7 +125,13 @@ void Network::clog(NodeId node, TimePoint until) {
   clogged_until_[node] = std::max(clogged_until_[node], until);
 }
 
-void Network::unclog_all() { std::fill(clogged_until_.begin(), clogged_until_.end(), TimePoint::min()); }
+void Network::unclog_all() {
+  std::fill(clogged_until_.begin(), clogged_until_.end(), TimePoint::min());
+  // Release what the clogs held, now rather than at their old end.
+  for (std::uint32_t index = 0; index < in_flight_.size(); index++) {
+    if (in_flight_[index].live && in_flight_[index].held) launch(index, sim_.now());
+  }
+}
 
 TimePoint Network::clogged_until(NodeId node) const noexcept {
   return node < clogged_until_.size() ? clogged_until_[node] : TimePoint::min();
@@ -141,7 +147,10 @@ Duration Network::draw_latency() {
 }
 
 std::uint32_t Network::allocate_in_flight() {
-  DURO_ASSERT_MSG(in_flight_count_ < options_.in_flight_max, "too many messages in flight");
+  if (in_flight_count_ >= options_.in_flight_max) {
+    stats_.dropped_in_flight_max++;
+    return kNoSlot;
+  }
   std::uint32_t index;
   if (!free_in_flight_.empty()) {
     index = free_in_flight_.back();
@@ -153,6 +162,7 @@ std::uint32_t Network::allocate_in_flight() {
   in_flight_count_++;
   DURO_ASSERT(!in_flight_[index].live);
   in_flight_[index].live = true;
+  in_flight_[index].held = false;
   return index;
 }
 
@@ -185,6 +195,7 @@ void Network::send_from(Socket& socket, Endpoint to, std::string&& payload) {
   }
   const bool duplicate = random_.bernoulli(options_.duplicate_probability);
   const std::uint32_t index = allocate_in_flight();
+  if (index == kNoSlot) return;
   InFlight& message = in_flight_[index];
   message.packet.from = socket.endpoint_;
   message.packet.to = to;
@@ -193,11 +204,16 @@ void Network::send_from(Socket& socket, Endpoint to, std::string&& payload) {
   message.to_node = to_node;
   message.from_incarnation = sim_.incarnation(from_node);
   message.to_incarnation = to_node == kNoNode ? 0 : sim_.incarnation(to_node);
-  // A clogged end holds the message until the clog clears.
-  const TimePoint departs = std::max({sim_.now(), clogged_until(from_node), clogged_until(to_node)});
+  // A clog is applied on arrival (deliver() holds the message), so that
+  // clearing it releases everything it held at once.
+  const TimePoint departs = sim_.now();
   if (duplicate) {
     stats_.duplicated++;
     const std::uint32_t copy_index = allocate_in_flight();
+    if (copy_index == kNoSlot) {
+      launch(index, departs + draw_latency());
+      return;
+    }
     InFlight& copy = in_flight_[copy_index];
     const InFlight& original = in_flight_[index];  // Re-read: the vector may have grown.
     copy.packet = original.packet;
@@ -211,15 +227,17 @@ void Network::send_from(Socket& socket, Endpoint to, std::string&& payload) {
 }
 
 void Network::launch(std::uint32_t index, TimePoint at) {
-  const InFlight& message = in_flight_[index];
+  InFlight& message = in_flight_[index];
+  const std::uint32_t generation = ++message.generation;
   // Unowned: delivery decides about crashes itself (both ends matter).
-  sim_.schedule_at(at, [this, index] { deliver(index); }, kNoNode,
+  sim_.schedule_at(at, [this, index, generation] { deliver(index, generation); }, kNoNode,
                    payload_digest(message.packet.payload) ^ message.packet.to.port);
 }
 
-void Network::deliver(std::uint32_t index) {
+void Network::deliver(std::uint32_t index, std::uint32_t generation) {
   InFlight& message = in_flight_[index];
-  DURO_ASSERT(message.live);
+  if (!message.live || message.generation != generation) return;  // Rescheduled.
+  message.held = false;
   const NodeId to_node = message.to_node;
   const auto crashed_since = [this](NodeId node, std::uint32_t incarnation) {
     return node == kNoNode || !sim_.is_up(node) || sim_.incarnation(node) != incarnation;
@@ -237,6 +255,7 @@ void Network::deliver(std::uint32_t index) {
   // A clog that began while the message was in flight holds it too.
   const TimePoint held_until = std::max(clogged_until(message.from_node), clogged_until(to_node));
   if (held_until > sim_.now()) {
+    message.held = true;
     launch(index, held_until);
     return;
   }

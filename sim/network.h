@@ -82,6 +82,7 @@ struct NetworkStats {
   std::uint64_t dropped_crash = 0;
   std::uint64_t dropped_no_listener = 0;
   std::uint64_t dropped_queue_full = 0;
+  std::uint64_t dropped_in_flight_max = 0;  // The network's own bound.
 };
 
 class Network;
@@ -131,6 +132,10 @@ class Network {
 
   // Binds `port` on `node` (which must be up). kAlreadyExists if taken.
   Result<std::unique_ptr<Socket>> bind(NodeId node, std::uint16_t port);
+  // A fresh block of 2^32 ids, unique for the whole run (crashes
+  // included): RPC clients number their calls from one.
+  std::uint64_t next_id_block() noexcept { return ++id_blocks_ << 32; }
+
   // The endpoint of `port` on `node`.
   Endpoint endpoint(NodeId node, std::uint16_t port) const {
     return Endpoint{sim_.node_address(node), port};
@@ -147,12 +152,16 @@ class Network {
   bool is_cut(NodeId from, NodeId to) const noexcept;
   bool partitioned() const noexcept { return cut_links_ > 0; }
 
-  // Holds all traffic into and out of `node` until `until`.
+  // Holds all traffic into and out of `node` until `until`: messages that
+  // would arrive meanwhile wait, and arrive when it clears.
   void clog(NodeId node, TimePoint until);
+  // Clears every clog now; held messages are delivered at once.
   void unclog_all();
 
  private:
   friend class Socket;
+
+  static constexpr std::uint32_t kNoSlot = UINT32_MAX;
 
   struct InFlight {
     Packet packet;
@@ -160,12 +169,17 @@ class Network {
     NodeId to_node = kNoNode;
     std::uint32_t from_incarnation = 0;
     std::uint32_t to_incarnation = 0;
+    // Bumped when the delivery is rescheduled, so the superseded delivery
+    // event finds a different generation and does nothing.
+    std::uint32_t generation = 0;
     bool live = false;
+    bool held = false;  // Waiting for a clog to clear.
   };
 
   void send_from(Socket& socket, Endpoint to, std::string&& payload);
   void launch(std::uint32_t index, TimePoint at);
-  void deliver(std::uint32_t index);
+  void deliver(std::uint32_t index, std::uint32_t generation);
+  // kNoSlot when the network's bound is reached (the message is dropped).
   std::uint32_t allocate_in_flight();
   void release_in_flight(std::uint32_t index);
   Duration draw_latency();
@@ -182,6 +196,7 @@ class Network {
   std::vector<InFlight> in_flight_;
   std::vector<std::uint32_t> free_in_flight_;
   std::size_t in_flight_count_ = 0;
+  std::uint64_t id_blocks_ = 0;
   // cut_[from * nodes_known_ + to] != 0 when that directed link is cut.
   std::vector<std::uint8_t> cut_;
   std::size_t cut_links_ = 0;

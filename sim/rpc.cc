@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 namespace duro::sim {
 
 namespace {
@@ -14,6 +16,14 @@ std::uint8_t status_of(const Error& error) { return static_cast<std::uint8_t>(st
 
 // --- RpcServer -------------------------------------------------------------
 
+RpcServer::RunningToken::RunningToken(std::size_t* running) noexcept : running_(running) { ++*running_; }
+
+RpcServer::RunningToken::RunningToken(RunningToken&& other) noexcept : running_(std::exchange(other.running_, nullptr)) {}
+
+RpcServer::RunningToken::~RunningToken() {
+  if (running_ != nullptr) --*running_;
+}
+
 RpcServer::RpcServer(Network& network, NodeId node, std::uint16_t port, RpcServerOptions options)
     : network_(network), node_(node), options_(options) {
   DURO_ASSERT(options.concurrent_max > 0);
@@ -22,7 +32,12 @@ RpcServer::RpcServer(Network& network, NodeId node, std::uint16_t port, RpcServe
   socket_ = std::move(socket.value());
 }
 
-RpcServer::~RpcServer() = default;
+RpcServer::~RpcServer() {
+  // Handlers use this server to the end; a crash unwinds them before the
+  // process (and this) is destroyed. Destroying a server with handlers in
+  // flight would leave them on freed memory.
+  DURO_ASSERT_MSG(running_ == 0, "RpcServer destroyed while handlers run");
+}
 
 void RpcServer::start() {
   DURO_ASSERT(!started_);
@@ -47,15 +62,13 @@ void RpcServer::receive_loop() {
             Error{ErrorCode::kOverloaded, fmt::format("{} requests already running", running_)});
       continue;
     }
-    running_++;
-    network_.sim().spawn(node_, "rpc-handler", [this, caller, request = std::move(frame.value())]() mutable {
-      // Counted down however the handler ends, killed included.
-      struct Running {
-        std::size_t* running;
-        ~Running() { --*running; }
-      } guard{&running_};
-      serve(caller, std::move(request));
-    });
+    // The token counts the handler down however its fiber ends: normally,
+    // killed while running, or killed before it ever ran (its body, and
+    // the token with it, is then destroyed unrun).
+    network_.sim().spawn(node_, "rpc-handler",
+                         [this, token = RunningToken(&running_), caller, request = std::move(frame.value())]() mutable {
+                           serve(caller, std::move(request));
+                         });
   }
 }
 
@@ -82,7 +95,8 @@ void RpcServer::reply(Endpoint caller, std::uint64_t id, Result<std::string> res
     response.message = result.error().message;
   }
   // A reply too large to send is the handler's bug; say so to the caller.
-  if (!socket_->send(caller, encode(response)).ok()) {
+  const bool too_large = response.payload.size() + response.message.size() > network_.options().payload_bytes_max;
+  if (too_large || !socket_->send(caller, encode(response)).ok()) {
     RpcFrame failure;
     failure.kind = RpcFrame::kResponse;
     failure.id = id;
@@ -94,27 +108,35 @@ void RpcServer::reply(Endpoint caller, std::uint64_t id, Result<std::string> res
 
 // --- RpcClient -------------------------------------------------------------
 
-RpcClient::RpcClient(Network& network, NodeId node, std::uint16_t port) : network_(network), node_(node) {
+RpcClient::RpcClient(Network& network, NodeId node, std::uint16_t port) : state_(std::make_shared<State>()) {
   Result<std::unique_ptr<Socket>> socket = network.bind(node, port);
   DURO_ASSERT_MSG(socket.ok(), "RpcClient: the port is taken");
-  socket_ = std::move(socket.value());
-  receiver_ = network.sim().spawn(node, "rpc-client", [this] { receive_loop(); }, {.daemon = true});
+  state_->network = &network;
+  state_->node = node;
+  state_->socket = std::move(socket.value());
+  state_->next_id = network.next_id_block();
+  receiver_ = network.sim().spawn(node, "rpc-client", [state = state_] { receive_loop(state); }, {.daemon = true});
 }
 
 RpcClient::~RpcClient() {
-  // The receive loop reads this object: stop it first (a crash has already
-  // unwound it; between runs, cancel() unwinds it now).
+  // Stop the receive loop (a crash has unwound it already), free the port
+  // now (a new client may bind it at once), and wake calls still waiting
+  // with kBrokenPromise. They and the loop keep the state alive as they
+  // unwind.
   if (!receiver_.done()) receiver_.cancel();
+  state_->socket.reset();
+  state_->pending.clear();
 }
 
-void RpcClient::receive_loop() {
+void RpcClient::receive_loop(const std::shared_ptr<State>& state) {
   for (;;) {
-    Result<Packet> packet = socket_->receive();
+    if (state->socket == nullptr) return;  // The client is gone.
+    Result<Packet> packet = state->socket->receive();
     if (!packet.ok()) return;
     Result<RpcFrame> frame = decode<RpcFrame>(packet.value().payload);
     if (!frame.ok() || frame.value().kind != RpcFrame::kResponse) continue;
-    const auto pending = pending_.find(frame.value().id);
-    if (pending == pending_.end()) continue;  // Late, duplicated, or given up on.
+    const auto pending = state->pending.find(frame.value().id);
+    if (pending == state->pending.end()) continue;  // Late, duplicated, or given up on.
     RpcFrame& response = frame.value();
     if (response.status == 0) {
       pending->second.set_value(std::move(response.payload));
@@ -123,32 +145,38 @@ void RpcClient::receive_loop() {
     } else {
       pending->second.set_error(Error{ErrorCode::kDecode, "reply with an unknown status"});
     }
-    pending_.erase(pending);
+    state->pending.erase(pending);
   }
 }
 
 Result<std::string> RpcClient::call_raw(Endpoint server, std::string_view method, std::string payload,
                                         Duration timeout) {
-  Simulator& sim = network_.sim();
-  DURO_ASSERT_MSG(sim.in_fiber() && sim.current_node() == node_, "call() from a fiber of the client's node");
+  const std::shared_ptr<State> state = state_;  // Outlives the client if need be.
+  Simulator& sim = state->network->sim();
+  DURO_ASSERT_MSG(sim.in_fiber() && sim.current_node() == state->node, "call() from a fiber of the client's node");
   DURO_ASSERT(timeout.count() > 0);
-  const std::uint64_t id = next_id_++;
+  if (payload.size() + method.size() > state->network->options().payload_bytes_max) {
+    return Error{ErrorCode::kInvalidArgument, fmt::format("request of {} bytes over the limit", payload.size())};
+  }
+  const std::uint64_t id = state->next_id++;
   RpcFrame request;
   request.kind = RpcFrame::kRequest;
   request.id = id;
   request.method = std::string(method);
   request.budget_ns = timeout.count();
   request.payload = std::move(payload);
-  Future<std::string> reply = pending_[id].future();
-  if (Result<void> sent = socket_->send(server, encode(request)); !sent.ok()) {
-    pending_.erase(id);
-    return sent.error();
-  }
-  Result<std::string> result = reply.get_for(timeout);
-  // On a timeout the promise is still registered; forget it so a late reply
-  // is dropped and the map stays bounded by calls in flight.
-  pending_.erase(id);
-  return result;
+  Future<std::string> reply = state->pending[id].future();
+  // However this call ends (reply, timeout, or the fiber unwinding) the
+  // entry goes, so a late reply is dropped and the map stays bounded by
+  // the calls in flight.
+  struct Forget {
+    State* state;
+    std::uint64_t id;
+    ~Forget() { state->pending.erase(id); }
+  } forget{state.get(), id};
+  if (state->socket == nullptr) return Error{ErrorCode::kClosed, "the client is gone"};
+  if (Result<void> sent = state->socket->send(server, encode(request)); !sent.ok()) return sent.error();
+  return reply.get_for(timeout);
 }
 
 }  // namespace duro::sim

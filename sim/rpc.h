@@ -108,6 +108,18 @@ class RpcServer {
  private:
   using RawHandler = std::function<Result<std::string>(std::string_view payload)>;
 
+  // One running handler, counted in `running_` for as long as it lives.
+  class RunningToken {
+   public:
+    explicit RunningToken(std::size_t* running) noexcept;
+    RunningToken(RunningToken&& other) noexcept;
+    RunningToken& operator=(RunningToken&&) = delete;
+    ~RunningToken();
+
+   private:
+    std::size_t* running_;
+  };
+
   void receive_loop();
   void serve(Endpoint caller, RpcFrame request);
   void reply(Endpoint caller, std::uint64_t id, Result<std::string> result);
@@ -141,16 +153,26 @@ class RpcClient {
 
   Result<std::string> call_raw(Endpoint server, std::string_view method, std::string payload, Duration timeout);
 
-  std::size_t pending() const noexcept { return pending_.size(); }
+  std::size_t pending() const noexcept { return state_->pending.size(); }
 
  private:
-  void receive_loop();
+  // Shared by the client, its receive loop and every call in progress, so
+  // destroying the client while calls wait (or while the loop unwinds)
+  // leaves none of them touching freed memory; the last one frees it.
+  struct State {
+    Network* network;
+    NodeId node;
+    std::unique_ptr<Socket> socket;
+    std::map<std::uint64_t, Promise<std::string>> pending;
+    // Ids are unique across every client of the run (a block per client,
+    // from the network, which outlives crashes), so a late reply to a dead
+    // client's call can never answer a new client's call on the same port.
+    std::uint64_t next_id = 0;
+  };
 
-  Network& network_;
-  NodeId node_;
-  std::unique_ptr<Socket> socket_;
-  std::map<std::uint64_t, Promise<std::string>> pending_;
-  std::uint64_t next_id_ = 1;
+  static void receive_loop(const std::shared_ptr<State>& state);
+
+  std::shared_ptr<State> state_;
   FiberHandle receiver_;
 };
 

@@ -39,7 +39,13 @@ void FiberHandle::join() const {
   DURO_ASSERT_MSG(sim.in_fiber(), "join() outside a fiber");
   DURO_ASSERT_MSG(sim.running_ != slot_, "a fiber cannot join itself");
   auto& target = sim.fiber_at(slot_);
-  DURO_ASSERT_MSG(!target.has_joiner, "a fiber can be joined by one fiber at a time");
+  if (target.has_joiner) {
+    // A joiner whose wait has ended (it was killed) gives up its place.
+    const auto& joiner = sim.fiber_at(target.joiner.slot);
+    const bool joiner_waiting =
+        joiner.token == target.joiner.token && joiner.state == Simulator::FiberState::kWaiting;
+    DURO_ASSERT_MSG(!joiner_waiting, "a fiber can be joined by one fiber at a time");
+  }
   const Waiter waiter = sim.begin_wait();
   target.joiner = waiter;
   target.has_joiner = true;
@@ -96,16 +102,16 @@ Simulator::~Simulator() {
   Scope scope(*this);
   destroying_ = true;
   // Unwind every fiber still alive (daemons, deadlocked waiters) so their
-  // destructors run and their stacks go back to the pool; then the nodes'
-  // processes go, in node order.
+  // destructors run and their stacks go back to the pool; only then the
+  // processes, in node order, since a fiber may point into another node's
+  // process.
   for (NodeId node = 0; node < nodes_.size(); node++) {
-    NodeRecord& record = nodes_[node];
-    for (std::size_t i = 0; record.first_fiber != kNoSlot; i++) {
+    for (std::size_t i = 0; nodes_[node].first_fiber != kNoSlot; i++) {
       DURO_ASSERT(i <= options_.fibers_max);
-      kill_fiber(record.first_fiber);
+      kill_fiber(nodes_[node].first_fiber);
     }
-    record.process.reset();
   }
+  for (NodeRecord& record : nodes_) record.process.reset();
   DURO_ASSERT(fibers_live_ == 0);
 }
 
@@ -138,7 +144,11 @@ void Simulator::boot(NodeId node) {
   record.incarnation++;
   trace_hash_.mix(0xB007, node, record.incarnation, static_cast<std::uint64_t>(now_ns_));
   if (tracing()) trace_slow("boot", fmt::format("incarnation {}", record.incarnation), node, 0);
-  if (record.boot) record.process = record.boot(node);
+  if (!record.boot) return;
+  // A copy: the boot function may add nodes, which moves `record`.
+  const BootFn boot_fn = record.boot;
+  std::unique_ptr<Process> process = boot_fn(node);
+  nodes_[node].process = std::move(process);
 }
 
 void Simulator::crash(NodeId node) {
@@ -167,17 +177,19 @@ void Simulator::crash_now(NodeId node) {
   trace_hash_.mix(0xC4A5, node, record.incarnation, static_cast<std::uint64_t>(now_ns_));
   if (tracing()) trace_slow("crash", fmt::format("{} fibers to unwind", record.fibers), node, 0);
   // Oldest fiber first. Unwinding may wake fibers elsewhere but cannot
-  // spawn here (asserted), so the list only shrinks.
-  for (std::size_t i = 0; record.first_fiber != kNoSlot; i++) {
+  // spawn here (asserted), so the list only shrinks. (Unwinding runs user
+  // code, which could add nodes and move the records: index, don't hold.)
+  for (std::size_t i = 0; nodes_[node].first_fiber != kNoSlot; i++) {
     DURO_ASSERT(i <= options_.fibers_max);
-    kill_fiber(record.first_fiber);
+    kill_fiber(nodes_[node].first_fiber);
   }
-  DURO_ASSERT(record.fibers == 0);
+  DURO_ASSERT(nodes_[node].fibers == 0);
   // The process goes after its fibers: their destructors may still use it.
-  record.process.reset();
-  record.up = false;
-  record.crashing = false;
-  for (const CrashListener& listener : crash_listeners_) listener(node);
+  nodes_[node].process.reset();
+  nodes_[node].up = false;
+  nodes_[node].crashing = false;
+  // By index: a listener may add listeners.
+  for (std::size_t i = 0; i < crash_listeners_.size(); i++) crash_listeners_[i](node);
 }
 
 void Simulator::add_crash_listener(CrashListener listener) {
@@ -378,14 +390,14 @@ WakeReason Simulator::suspend(Waiter waiter, const char* what, TimePoint deadlin
     throw FiberUnwind{};
   }
   const std::int64_t deadline_ns = deadline.time_since_epoch().count();
-  if (deadline != TimePoint::max()) {
-    push_wake(running_, fiber.token, kWakeTimeout, std::max(deadline_ns, now_ns_));
-  }
+  fiber.timer_armed = deadline != TimePoint::max();
+  if (fiber.timer_armed) push_wake(running_, fiber.token, kWakeTimeout, std::max(deadline_ns, now_ns_));
   fiber.state = FiberState::kWaiting;
   fiber.waiting_on = what;
   switch_to_scheduler(fiber);
   // Resumed by the scheduler (which set state kRunning).
   fiber.waiting_on = nullptr;
+  timer_disarmed(fiber);
   if (fiber.killed || fiber.wake_reason == WakeReason::kKilled) {
     fiber.killed = true;
     if (std::uncaught_exceptions() > 0) return WakeReason::kKilled;
@@ -460,7 +472,8 @@ void Simulator::dispatch(const Event& event) {
     const bool owner_alive = owner == kNoNode || (nodes_[owner].up && nodes_[owner].incarnation == callback.incarnation);
     const std::uint64_t digest = callback.digest;
     free_callbacks_.push_back(index);
-    now_ns_ = event.time_ns;
+    // A dropped callback does not move the clock, as a skipped timer does not.
+    if (owner_alive) now_ns_ = event.time_ns;
     events_executed_++;
     trace_hash_.mix(static_cast<std::uint64_t>(event.time_ns), kCallback + (owner_alive ? 0 : 8), owner, digest);
     if (owner_alive) fn();
@@ -469,10 +482,14 @@ void Simulator::dispatch(const Event& event) {
   const auto slot = static_cast<std::uint32_t>((event.target >> kSlotShift) & kSlotMask);
   const std::uint64_t token = event.target & kTokenMask;
   FiberSlot& fiber = fiber_at(slot);
-  if (fiber.token != token) return;  // A wait that already ended.
+  if (kind == kWakeTimeout && (fiber.token != token || fiber.state != FiberState::kWaiting)) {
+    // A wait that already ended, or a notify made the fiber ready and its
+    // own event will resume it: a dead timer.
+    events_dead_--;
+    return;
+  }
+  if (fiber.token != token) return;  // A wake for a fiber killed meanwhile.
   if (kind == kWakeTimeout) {
-    // A notify may have made it ready already; its own event will resume it.
-    if (fiber.state != FiberState::kWaiting) return;
     fiber.wake_reason = WakeReason::kTimeout;
   } else {
     DURO_ASSERT(fiber.state == FiberState::kReady);
@@ -486,6 +503,28 @@ void Simulator::dispatch(const Event& event) {
     trace_log_->record(TraceRecord{now(), nodes_[fiber.node].name, fiber.id, kind == kWakeTimeout ? "timeout" : "wake", fiber.name});
   }
   resume(slot);
+}
+
+void Simulator::timer_disarmed(FiberSlot& fiber) noexcept {
+  // Woken before its deadline (notified, or killed): the timeout event it
+  // queued is dead weight until popped or purged.
+  if (fiber.timer_armed && fiber.wake_reason != WakeReason::kTimeout) events_dead_++;
+  fiber.timer_armed = false;
+}
+
+bool Simulator::event_live(const Event& event) const noexcept {
+  const auto kind = static_cast<EventKind>(event.target >> kKindShift);
+  if (kind == kCallback) return true;
+  const FiberSlot& fiber = fiber_at(static_cast<std::uint32_t>((event.target >> kSlotShift) & kSlotMask));
+  if (fiber.token != (event.target & kTokenMask)) return false;
+  return kind == kWakeTimeout ? fiber.state == FiberState::kWaiting : fiber.state == FiberState::kReady;
+}
+
+void Simulator::purge_dead_events() {
+  const std::size_t before = queue_.size();
+  queue_.remove_if([this](const Event& event) { return !event_live(event); });
+  trace_hash_.mix(0xDEAD, before, queue_.size(), static_cast<std::uint64_t>(now_ns_));
+  events_dead_ = 0;
 }
 
 void Simulator::rethrow_fiber_error() {
@@ -514,6 +553,9 @@ RunResult Simulator::run(RunLimits limits) {
     if (stop_requested_) {
       stop_requested_ = false;
       return RunResult{StopReason::kStopped, now(), events_executed_, trace_hash(), {}};
+    }
+    if (events_dead_ > kDeadEventsPurgeMin && 2 * static_cast<std::size_t>(events_dead_) > queue_.size()) {
+      purge_dead_events();
     }
     if (queue_.empty()) {
       if (blocked_fibers() > 0) {
@@ -580,7 +622,7 @@ void sleep_until(TimePoint deadline) {
 
 void sleep_for(Duration duration) {
   DURO_ASSERT_MSG(duration.count() >= 0, "sleep_for() a negative duration");
-  sleep_until(Simulator::current().now() + duration);
+  sleep_until(Simulator::current().deadline_after(duration));
 }
 
 void yield() {

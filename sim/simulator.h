@@ -152,6 +152,13 @@ class Simulator {
   };
 
   TimePoint now() const noexcept { return TimePoint{Duration{now_ns_}}; }
+  // now() + duration, saturating at TimePoint::max() ("never") instead of
+  // wrapping into the past; negative durations count as zero.
+  TimePoint deadline_after(Duration duration) const noexcept {
+    if (duration.count() <= 0) return now();
+    if (duration.count() >= INT64_MAX - now_ns_) return TimePoint::max();
+    return now() + duration;
+  }
   TimePoint start_time() const noexcept { return options_.start_time; }
   std::uint64_t seed() const noexcept { return options_.seed; }
   // The root random stream. Subsystems should fork() their own.
@@ -159,6 +166,9 @@ class Simulator {
   std::uint64_t trace_hash() const noexcept { return trace_hash_.value(); }
   std::uint64_t events_executed() const noexcept { return events_executed_; }
   std::size_t events_pending() const noexcept { return queue_.size(); }
+  // Timeout events whose wait already ended: still queued, skipped when
+  // popped, purged when they outnumber the live ones.
+  std::int64_t events_dead() const noexcept { return events_dead_; }
   std::size_t fibers_live() const noexcept { return fibers_live_; }
   const StackPool& stacks() const noexcept { return stacks_; }
 
@@ -253,6 +263,7 @@ class Simulator {
   enum EventKind : std::uint64_t { kWakeTimeout = 0, kWakeNotify = 1, kCallback = 2 };
 
   static constexpr std::uint32_t kNoSlot = UINT32_MAX;
+  static constexpr std::int64_t kDeadEventsPurgeMin = 4096;
   static constexpr std::uint32_t kSlotsPerChunkLog2 = 8;
   static constexpr std::uint32_t kSlotsPerChunk = 1U << kSlotsPerChunkLog2;
   static constexpr int kKindShift = 62;
@@ -277,6 +288,7 @@ class Simulator {
     WakeReason wake_reason = WakeReason::kNotified;
     bool killed = false;
     bool daemon = false;
+    bool timer_armed = false;  // This suspension queued a timeout event.
     // Cold: spawn, exit, join, reports.
     std::string name;
     std::exception_ptr error;
@@ -328,6 +340,9 @@ class Simulator {
   void push_event(std::int64_t time_ns, std::uint64_t target, std::uint64_t node_word,
                   std::uint64_t digest);
   void dispatch(const Event& event);
+  void timer_disarmed(FiberSlot& fiber) noexcept;
+  void purge_dead_events();
+  bool event_live(const Event& event) const noexcept;
   void rethrow_fiber_error();
   std::string deadlock_report() const;
   std::size_t blocked_fibers() const;
@@ -369,6 +384,9 @@ class Simulator {
   std::uint64_t seq_next_ = 0;
   std::uint64_t fiber_id_next_ = 1;
   std::uint64_t events_executed_ = 0;
+  // Signed: a dead timer may be popped just before the wake that made it
+  // dead is counted.
+  std::int64_t events_dead_ = 0;
   std::size_t fibers_live_ = 0;
   std::uint32_t running_ = kNoSlot;
   // The scheduler's own stack, learned on the first switch into a fiber;

@@ -151,14 +151,9 @@ void World::apply_action(const FaultAction& action) {
     case FaultKind::kDiskCorruption: {
       const NodeId node = resolve(action.nodes).front();
       const TimePoint until = now + action.duration;
-      if (action.kind == FaultKind::kDiskErrors) {
-        disks_[node]->set_io_error_probability(action.probability);
-        disk_errors_until_[node] = std::max(disk_errors_until_[node], until);
-      } else {
-        disks_[node]->set_corruption_probability(action.probability);
-        corruption_until_[node] = std::max(corruption_until_[node], until);
-      }
-      sim_->schedule_at(until, [this, node, kind = action.kind, until] { end_window(node, kind, until); });
+      disk_windows_.push_back(DiskWindow{node, action.kind, until, action.probability});
+      refresh_disk_faults(node);
+      sim_->schedule_at(until, [this, node] { refresh_disk_faults(node); });
       return log(action, "applied");
     }
     case FaultKind::kOutage: {
@@ -170,12 +165,26 @@ void World::apply_action(const FaultAction& action) {
   DURO_ASSERT_MSG(false, "unknown fault kind");
 }
 
-void World::end_window(NodeId node, FaultKind kind, TimePoint until) {
-  // Overlapping windows: only the one that ends last clears the fault.
-  if (kind == FaultKind::kDiskErrors) {
-    if (disk_errors_until_[node] == until) disks_[node]->clear_io_errors();
-  } else if (corruption_until_[node] == until) {
-    disks_[node]->clear_corruption();
+void World::refresh_disk_faults(NodeId node) {
+  const TimePoint now = sim_->now();
+  std::erase_if(disk_windows_, [now](const DiskWindow& window) { return window.until <= now; });
+  double errors = 0;
+  double corruption = 0;
+  for (const DiskWindow& window : disk_windows_) {
+    if (window.node != node) continue;
+    double& probability = window.kind == FaultKind::kDiskErrors ? errors : corruption;
+    probability = std::max(probability, window.probability);
+  }
+  Disk& disk = *disks_[node];
+  if (errors > 0) {
+    disk.set_io_error_probability(errors);
+  } else {
+    disk.clear_io_errors();
+  }
+  if (corruption > 0) {
+    disk.set_corruption_probability(corruption);
+  } else {
+    disk.clear_corruption();
   }
 }
 
@@ -190,8 +199,7 @@ void World::begin_quiet() {
     disk->clear_io_errors();
     disk->clear_corruption();
   }
-  disk_errors_until_.clear();
-  corruption_until_.clear();
+  disk_windows_.clear();
   outage_until_.clear();
   for (NodeId node = 0; node < sim_->node_count(); node++) {
     if (!sim_->is_up(node)) sim_->restart(node);

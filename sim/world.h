@@ -106,7 +106,15 @@ class World {
   void apply_action(const FaultAction& action);
   void log(const FaultAction& action, std::string outcome);
   std::vector<NodeId> resolve(const std::vector<std::string>& names) const;
-  void end_window(NodeId node, FaultKind kind, TimePoint until);
+  // Disk fault windows may overlap in a hand-edited plan: the strongest
+  // open window of each kind is in force.
+  struct DiskWindow {
+    NodeId node;
+    FaultKind kind;
+    TimePoint until;
+    double probability;
+  };
+  void refresh_disk_faults(NodeId node);
 
   WorldOptions options_;
   std::unique_ptr<Simulator> sim_;  // Destroyed first: processes own sockets.
@@ -117,9 +125,7 @@ class World {
   std::vector<std::unique_ptr<Env>> envs_;
   std::map<std::string, NodeId, std::less<>> names_;
   std::map<std::string, TimePoint, std::less<>> outage_until_;
-  // Per node: when its current disk-error and corruption windows end.
-  std::map<NodeId, TimePoint> disk_errors_until_;
-  std::map<NodeId, TimePoint> corruption_until_;
+  std::vector<DiskWindow> disk_windows_;  // Open ones; bounded by the plan.
   std::vector<AppliedFault> fault_log_;
   Phase phase_ = Phase::kChaos;
   TimePoint quiet_since_ = TimePoint::max();

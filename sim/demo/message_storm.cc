@@ -181,12 +181,13 @@ class Storm {
   }
 
   StormOptions options_;
-  World world_;
   StormReport report_;
   std::vector<NodeId> workers_;
   std::vector<std::uint64_t> synced_bytes_;  // Ground truth, outside the nodes.
   std::vector<std::uint64_t> quiet_replies_;
   TimePoint stop_at_;
+  // Last, so it goes first: unwinding its fibers still writes to the above.
+  World world_;
 };
 
 }  // namespace

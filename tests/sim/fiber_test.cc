@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "sim/sanitizer.h"
+#include "sim/channel.h"
+#include "sim/future.h"
 #include "sim/simulator.h"
 
 namespace duro::sim {
@@ -265,3 +267,52 @@ TEST(FiberAsanDeathTest, StackOverflowOfALocalArrayInsideAFiberIsReported) {
 }  // namespace
 }  // namespace duro::sim
 #endif
+
+namespace duro::sim {
+namespace {
+
+TEST(FiberKilled, WaitsInADyingFiberEndAtOnceWithKilled) {
+  Simulator sim({.seed = 1});
+  const NodeId node = sim.add_node("n");
+  auto channel = std::make_shared<Channel<int>>(4);
+  std::vector<std::string> seen;
+  FiberHandle victim = sim.spawn(node, "victim", [&, channel] {
+    struct WaitsOnDestruction {
+      std::shared_ptr<Channel<int>> channel;
+      std::vector<std::string>* seen;
+      ~WaitsOnDestruction() {
+        Result<int> item = channel->receive_for(std::chrono::hours{1});
+        seen->push_back(item.ok() ? "item" : error_code_name(item.error().code));
+        Promise<int> promise;
+        Future<int> future = promise.future();
+        auto keep = std::make_shared<Promise<int>>(std::move(promise));
+        Result<int> value = future.get_for(std::chrono::hours{1});
+        seen->push_back(value.ok() ? "value" : error_code_name(value.error().code));
+      }
+    } guard{channel, &seen};
+    this_fiber::sleep_for(std::chrono::hours{2});
+  });
+  (void)sim.run_for(std::chrono::seconds{1});
+  victim.cancel();
+  EXPECT_EQ(seen, (std::vector<std::string>{"killed", "killed"}));
+}
+
+TEST(FiberKilled, AKilledJoinerGivesUpItsPlace) {
+  Simulator sim({.seed = 1});
+  const NodeId node = sim.add_node("n");
+  FiberHandle target = sim.spawn(node, "target", [] { this_fiber::sleep_for(std::chrono::hours{1}); });
+  FiberHandle first = sim.spawn(node, "first-joiner", [&] { target.join(); });
+  bool second_joined = false;
+  sim.spawn(node, "second-joiner", [&] {
+    this_fiber::sleep_for(std::chrono::seconds{1});
+    first.cancel();
+    this_fiber::yield();
+    target.join();
+    second_joined = true;
+  });
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_TRUE(second_joined);
+}
+
+}  // namespace
+}  // namespace duro::sim

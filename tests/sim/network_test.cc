@@ -305,3 +305,19 @@ TEST(Network, SameSeedSameTrace) {
 
 }  // namespace
 }  // namespace duro::sim
+
+namespace duro::sim {
+namespace {
+
+TEST(Network, ClearingClogsReleasesHeldMessagesAtOnce) {
+  NetworkWorld world(2, quiet_network());
+  world.network.clog(world.ids[1], world.sim.now() + 1h);
+  world.send_at(world.sim.now(), world.ids[0], world.ids[1], "held");
+  world.sim.schedule_after(1s, [&] { world.network.unclog_all(); });
+  (void)world.sim.run();
+  ASSERT_EQ(world.arrivals.size(), 1u);
+  EXPECT_EQ(world.arrivals[0].time, kDefaultStartTime + 1s);
+}
+
+}  // namespace
+}  // namespace duro::sim

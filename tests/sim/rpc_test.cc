@@ -229,3 +229,29 @@ TEST(Rpc, CrashOfTheClientNodeUnwindsItsCalls) {
 
 }  // namespace
 }  // namespace duro::sim
+
+namespace duro::sim {
+namespace {
+
+TEST(Rpc, ALateReplyNeverAnswersANewClientOnTheSamePort) {
+  RpcWorld world;
+  std::int64_t answer = -1;
+  world.sim.spawn(world.client, "callers", [&] {
+    {
+      RpcClient first(world.network, world.client, kClientPort);
+      Result<Sum> gave_up = first.call<Sum>(world.server_endpoint(), "slow", Slow{500}, 100ms);
+      EXPECT_EQ(gave_up.error().code, ErrorCode::kTimeout);
+    }
+    // Same port, new client: the first call's reply (at 500 ms) must not
+    // be taken for this call's (at 1,100 ms).
+    RpcClient second(world.network, world.client, kClientPort);
+    Result<Sum> sum = second.call<Sum>(world.server_endpoint(), "slow", Slow{1000}, 2s);
+    ASSERT_TRUE(sum.ok());
+    answer = sum.value().value;
+  });
+  (void)world.sim.run();
+  EXPECT_EQ(answer, 1000);
+}
+
+}  // namespace
+}  // namespace duro::sim

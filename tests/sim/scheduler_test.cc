@@ -196,3 +196,52 @@ TEST(Scheduler, TraceLogRecordsWhatHappened) {
 
 }  // namespace
 }  // namespace duro::sim
+
+namespace duro::sim {
+namespace {
+
+TEST(Scheduler, TimersOfWaitsAnsweredEarlyArePurged) {
+  // Each receive waits up to an hour but is answered at once: without a
+  // purge, an hour's worth of dead timeout events would pile up.
+  Simulator sim({.seed = 1});
+  const NodeId node = sim.add_node("n");
+  auto channel = std::make_shared<Channel<int>>(4);
+  constexpr int kRounds = 50'000;
+  int received = 0;
+  std::size_t pending_max = 0;
+  sim.spawn(node, "receiver", [&, channel] {
+    for (int i = 0; i < kRounds; i++) {
+      if (channel->receive_for(1h).ok()) received++;
+    }
+  });
+  sim.spawn(node, "sender", [&, channel] {
+    for (int i = 0; i < kRounds; i++) {
+      this_fiber::sleep_for(1ms);
+      (void)channel->try_send(i);
+      pending_max = std::max(pending_max, sim.events_pending());
+    }
+  });
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(received, kRounds);
+  EXPECT_LT(pending_max, 20'000u) << "dead timers were not purged";
+  EXPECT_EQ(sim.now(), kDefaultStartTime + std::chrono::milliseconds{kRounds})
+      << "purged timers must not move the clock";
+}
+
+TEST(Scheduler, HugeTimeoutsMeanNever) {
+  Simulator sim({.seed = 1});
+  const NodeId node = sim.add_node("n");
+  Result<int> outcome = 0;
+  FiberHandle waiter = sim.spawn(node, "waiter", [&] {
+    Promise<int> never;
+    Future<int> future = never.future();
+    auto keep = std::make_shared<Promise<int>>(std::move(never));
+    outcome = future.get_for(Duration::max());
+  });
+  (void)sim.run();
+  EXPECT_FALSE(waiter.done()) << "an overflowing deadline ended the wait at once";
+  waiter.cancel();
+}
+
+}  // namespace
+}  // namespace duro::sim

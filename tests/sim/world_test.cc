@@ -162,6 +162,21 @@ TEST(World, QuietPhaseHealsEverythingThatIsStillBroken) {
   EXPECT_TRUE(checked);
 }
 
+TEST(World, OverlappingDiskWindowsKeepTheStrongestOpenOne) {
+  PingWorld ping(4);
+  World& world = ping.world;
+  const FaultPlan plan = parse_plan(
+      "# duro fault plan v1\nseed 4\nprofile manual\nchaos 20s\n"
+      "at 1s disk-errors n0 for 10s p=0.3\nat 2s disk-errors n0 for 2s p=0.9\n");
+  ASSERT_TRUE(world.apply(plan).ok());
+  std::vector<double> seen;
+  for (const Duration at : {Duration{1500ms}, Duration{3s}, Duration{5s}, Duration{12s}}) {
+    world.sim().schedule_at(kDefaultStartTime + at, [&] { seen.push_back(world.disk(0).io_error_probability()); });
+  }
+  (void)world.run();
+  EXPECT_EQ(seen, (std::vector<double>{0.3, 0.9, 0.3, 0.0}));
+}
+
 TEST(World, RefusesAPlanNamingAnUnknownNode) {
   PingWorld ping(3);
   const FaultPlan plan = parse_plan("# duro fault plan v1\nseed 3\nprofile manual\nchaos 10s\nat 1s crash store-9\n");
