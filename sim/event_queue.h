@@ -64,10 +64,7 @@ class EventQueue {
     const Event result = heap_.front();
     const Event last = heap_.back();
     heap_.pop_back();
-    if (!heap_.empty()) {
-      heap_.front() = last;
-      sift_down(0);
-    }
+    if (!heap_.empty()) sift_down(0, last);
     return result;
   }
 
@@ -78,7 +75,7 @@ class EventQueue {
     std::erase_if(heap_, dead);
     if (heap_.size() < 2) return;
     // Bottom-up heap construction: sift down every internal node.
-    for (std::size_t i = (heap_.size() - 2) / kArity + 1; i-- > 0;) sift_down(i);
+    for (std::size_t i = (heap_.size() - 2) / kArity + 1; i-- > 0;) sift_down(i, heap_[i]);
   }
 
   // Visits every pending event in unspecified (heap) order.
@@ -90,10 +87,9 @@ class EventQueue {
  private:
   static constexpr std::size_t kArity = 4;
 
-  // Moves the event at `hole` down to where it belongs.
-  void sift_down(std::size_t hole) noexcept {
+  // Places `moving` (a copy: its slot is the hole) at or below `hole`.
+  void sift_down(std::size_t hole, const Event moving) noexcept {
     const std::size_t count = heap_.size();
-    const Event moving = heap_[hole];
     for (;;) {
       const std::size_t first_child = hole * kArity + 1;
       if (first_child >= count) break;

@@ -418,7 +418,7 @@ void Simulator::notify(Waiter waiter) {
 // --- Events ----------------------------------------------------------------
 
 void Simulator::push_event(std::int64_t time_ns, std::uint64_t target, std::uint64_t node_word,
-                           std::uint64_t digest) {
+                                  std::uint64_t digest) {
   DURO_ASSERT(time_ns >= now_ns_);
   std::uint64_t seq = seq_next_++;
   if (options_.shuffle_ties) {
@@ -426,7 +426,7 @@ void Simulator::push_event(std::int64_t time_ns, std::uint64_t target, std::uint
     // in the low word keeps sequences unique.
     seq = (tie_random_.next() & 0xFFFFFFFF00000000ULL) | (seq & 0xFFFFFFFFULL);
   }
-  trace_hash_.mix(static_cast<std::uint64_t>(time_ns), target >> kKindShift, node_word, digest);
+  trace_hash_.mix_event(static_cast<std::uint64_t>(time_ns), target >> kKindShift, node_word, digest);
   queue_.push(Event{time_ns, seq, target});
 }
 
@@ -475,7 +475,7 @@ void Simulator::dispatch(const Event& event) {
     // A dropped callback does not move the clock, as a skipped timer does not.
     if (owner_alive) now_ns_ = event.time_ns;
     events_executed_++;
-    trace_hash_.mix(static_cast<std::uint64_t>(event.time_ns), kCallback + (owner_alive ? 0 : 8), owner, digest);
+    trace_hash_.mix_event(static_cast<std::uint64_t>(event.time_ns), kCallback + (owner_alive ? 0 : 8), owner, digest);
     if (owner_alive) fn();
     return;
   }
@@ -498,7 +498,7 @@ void Simulator::dispatch(const Event& event) {
   // without dragging the clock to its deadline.
   now_ns_ = event.time_ns;
   events_executed_++;
-  trace_hash_.mix(static_cast<std::uint64_t>(event.time_ns), kind, fiber.node, fiber.id);
+  trace_hash_.mix_event(static_cast<std::uint64_t>(event.time_ns), kind, fiber.node, fiber.id);
   if (tracing()) {
     trace_log_->record(TraceRecord{now(), nodes_[fiber.node].name, fiber.id, kind == kWakeTimeout ? "timeout" : "wake", fiber.name});
   }

@@ -280,8 +280,6 @@ class Simulator {
     // slot never matches.
     std::uint64_t token = 0;
     std::uint64_t id = 0;
-    const void* stack_bottom = nullptr;
-    std::size_t stack_size_bytes = 0;
     const char* waiting_on = nullptr;
     NodeId node = kNoNode;
     FiberState state = FiberState::kFree;
@@ -289,7 +287,9 @@ class Simulator {
     bool killed = false;
     bool daemon = false;
     bool timer_armed = false;  // This suspension queued a timeout event.
-    // Cold: spawn, exit, join, reports.
+    // Cold: spawn, exit, join, reports; the stack only for ASan's switches.
+    const void* stack_bottom = nullptr;
+    std::size_t stack_size_bytes = 0;
     std::string name;
     std::exception_ptr error;
     Waiter joiner;
@@ -337,8 +337,7 @@ class Simulator {
   void crash_now(NodeId node);
   void boot(NodeId node);
   void push_wake(std::uint32_t slot, std::uint64_t token, EventKind kind, std::int64_t time_ns);
-  void push_event(std::int64_t time_ns, std::uint64_t target, std::uint64_t node_word,
-                  std::uint64_t digest);
+  void push_event(std::int64_t time_ns, std::uint64_t target, std::uint64_t node_word, std::uint64_t digest);
   void dispatch(const Event& event);
   void timer_disarmed(FiberSlot& fiber) noexcept;
   void purge_dead_events();
