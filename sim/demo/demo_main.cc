@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "sim/demo/message_storm.h"
+#include "sim/fault_plan.h"
 #include "sim/nemesis.h"
 
 namespace {
@@ -58,6 +59,10 @@ int main(int argc, char** argv) {
   app.add_flag("--shuffle-ties", options.shuffle_ties, "order equal-time events by the seed");
   app.add_flag("--trace", trace, "write a structured trace log to stderr");
   app.add_flag("--print-plan", print_plan, "print each seed's fault plan");
+  std::string plan_in;
+  std::string plan_out;
+  app.add_option("--plan", plan_in, "replay this fault plan file instead of drawing one (to shrink a failure)");
+  app.add_option("--write-plan", plan_out, "write the (last) run's fault plan to this file");
   app.add_flag("--check-determinism", check_determinism, "run every seed twice and compare trace hashes");
   try {
     app.parse(argc, argv);
@@ -74,12 +79,35 @@ int main(int argc, char** argv) {
     begin = end + 1;
   }
   for (const std::string& name : run_profiles) {
-    if (!duro::sim::fault_profile(name).ok()) {
+    if (plan_in.empty() && !duro::sim::fault_profile(name).ok()) {
       fmt::print(stderr, "duro_sim_demo: unknown fault profile '{}' (known: {})\n", name, profiles);
       return 2;
     }
   }
   options.chaos = std::chrono::seconds{chaos_s};
+  if (!plan_in.empty()) {
+    duro::sim::Result<duro::sim::FaultPlan> plan = duro::sim::read_fault_plan_file(plan_in);
+    if (!plan.ok()) {
+      fmt::print(stderr, "duro_sim_demo: {}: {}\n", plan_in, duro::sim::to_string(plan.error()));
+      return 2;
+    }
+    // Names the storm's world does not have are bad input, not a failed run.
+    for (const duro::sim::FaultAction& action : plan.value().actions) {
+      for (const auto* names : {&action.nodes, &action.others}) {
+        for (const std::string& name : *names) {
+          int index = -1;
+          if (std::sscanf(name.c_str(), "n%d", &index) != 1 || fmt::format("n{}", index) != name || index < 0 ||
+              index >= options.nodes) {
+            fmt::print(stderr, "duro_sim_demo: {}: no node named '{}' (the storm has n0..n{})\n", plan_in, name,
+                       options.nodes - 1);
+            return 2;
+          }
+        }
+      }
+    }
+    options.plan = std::move(plan.value());
+    run_profiles = {options.plan->profile};
+  }
   options.quiet = std::chrono::seconds{quiet_s};
 
   std::uint64_t failed = 0;
@@ -116,12 +144,20 @@ int main(int argc, char** argv) {
                duro::sim::format_duration(report.run.time - duro::sim::kDefaultStartTime), seconds_since(seed_start),
                report.run.trace_hash);
     if (print_plan || !failure.empty()) fmt::print("{}", report.plan_text);
+    if (!plan_out.empty()) {
+      duro::sim::Result<duro::sim::FaultPlan> plan = duro::sim::FaultPlan::parse(report.plan_text);
+      DURO_ASSERT(plan.ok());
+      if (duro::sim::Result<void> written = duro::sim::write_fault_plan_file(plan_out, plan.value()); !written.ok()) {
+        fmt::print(stderr, "duro_sim_demo: {}: {}\n", plan_out, duro::sim::to_string(written.error()));
+        return 2;
+      }
+    }
     if (!failure.empty()) {
       failed++;
       fmt::print("  failure: {}\n  reproduce: duro_sim_demo --seed {} --profile {} --nodes {} --clients {} "
-                 "--chaos {} --quiet {}{}\n",
+                 "--chaos {} --quiet {}{}{}{}\n",
                  failure, options.seed, options.profile, options.nodes, options.clients_per_node, chaos_s, quiet_s,
-                 options.shuffle_ties ? " --shuffle-ties" : "");
+                 options.shuffle_ties ? " --shuffle-ties" : "", plan_in.empty() ? "" : " --plan ", plan_in);
     }
     std::fflush(stdout);
   }

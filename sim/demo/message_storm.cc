@@ -47,7 +47,8 @@ class Storm {
   StormReport run() {
     DURO_ASSERT(options_.nodes > 0 && options_.clients_per_node >= 0);
     const TimePoint start = world_.sim().now();
-    stop_at_ = start + options_.chaos + options_.quiet;
+    const Duration chaos = options_.plan ? options_.plan->chaos : options_.chaos;
+    stop_at_ = start + chaos + options_.quiet;
     synced_bytes_.assign(static_cast<std::size_t>(options_.nodes), 0);
     quiet_replies_.assign(static_cast<std::size_t>(options_.nodes), 0);
     FaultTopology topology;
@@ -57,14 +58,21 @@ class Storm {
       topology.crashable.push_back(name);
       topology.with_disks.push_back(name);
     }
-    topology.chaos = options_.chaos;
-    Result<FaultProfile> profile = fault_profile(options_.profile);
-    DURO_ASSERT_MSG(profile.ok(), "unknown fault profile (the caller validates it)");
-    const FaultPlan plan = draw_fault_plan(options_.seed, profile.value(), topology);
+    topology.chaos = chaos;
+    FaultPlan plan;
+    if (options_.plan) {
+      plan = *options_.plan;
+    } else {
+      Result<FaultProfile> profile = fault_profile(options_.profile);
+      DURO_ASSERT_MSG(profile.ok(), "unknown fault profile (the caller validates it)");
+      plan = draw_fault_plan(options_.seed, profile.value(), topology);
+    }
     report_.plan_text = plan.to_text();
     report_.faults = plan.actions.size();
-    const Result<void> applied = world_.apply(plan);
-    DURO_ASSERT(applied.ok());
+    if (const Result<void> applied = world_.apply(plan); !applied.ok()) {
+      fail(to_string(applied.error()));
+      return report_;
+    }
     report_.run = world_.run();
     for (const AppliedFault& fault : world_.fault_log()) {
       if (fault.action.kind == FaultKind::kCrash && fault.outcome == "applied") report_.crashes++;

@@ -21,9 +21,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "sim/clock.h"
+#include "sim/fault_plan.h"
 #include "sim/simulator.h"
 
 namespace duro::sim::demo {
@@ -41,6 +43,9 @@ struct StormOptions {
   Duration call_timeout = std::chrono::seconds{1};
   bool shuffle_ties = false;
   TraceLog* trace_log = nullptr;
+  // Replay this plan instead of drawing one from the seed and profile: how
+  // a failure is shrunk (docs/faults.md). Its chaos length wins.
+  std::optional<FaultPlan> plan;
 };
 
 struct StormReport {
