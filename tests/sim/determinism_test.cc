@@ -69,6 +69,22 @@ TEST(Determinism, ShuffledTiesAreDeterministicToo) {
   EXPECT_NE(demo::run_message_storm(workload(7)).run.trace_hash, shuffled);
 }
 
+TEST(Determinism, ReplayingThePrintedPlanReproducesTheRun) {
+  // The plan text a run prints is enough to replay its faults exactly: the
+  // basis of shrinking a failure by editing the plan.
+  const demo::StormReport drawn = demo::run_message_storm(workload(9));
+  ASSERT_GT(drawn.faults, 0u);
+  demo::StormOptions options = workload(9);
+  Result<FaultPlan> plan = FaultPlan::parse(drawn.plan_text);
+  ASSERT_TRUE(plan.ok()) << to_string(plan.error());
+  options.plan = plan.value();
+  const demo::StormReport replayed = demo::run_message_storm(options);
+  EXPECT_EQ(replayed.run.trace_hash, drawn.run.trace_hash);
+  // And an edited plan changes the run.
+  options.plan->actions.pop_back();
+  EXPECT_NE(demo::run_message_storm(options).run.trace_hash, drawn.run.trace_hash);
+}
+
 // Run as a child process by the test below: prints the trace hash of the
 // seed named in DURO_DETERMINISM_CHILD_SEED.
 TEST(Determinism, ChildProcessPrintsTraceHash) {
