@@ -28,14 +28,11 @@ void RatioReporter::ReportRuns(const std::vector<Run>& runs) {
     // accumulated time by it would be wrong). Convert it back to seconds.
     const double unit_per_second = benchmark::GetTimeUnitMultiplier(run.time_unit);
     const double cpu_seconds = run.GetAdjustedCPUTime() / unit_per_second;
-    const double real_seconds = run.GetAdjustedRealTime() / unit_per_second;
     Samples& samples = samples_[run.run_name.function_name];
     if (run.run_type == Run::RT_Iteration) {
       samples.cpu_seconds.push_back(cpu_seconds);
-      samples.real_seconds.push_back(real_seconds);
     } else if (run.aggregate_name == "median") {
       samples.median_cpu_seconds = cpu_seconds;
-      samples.median_real_seconds = real_seconds;
     }
   }
 }
@@ -45,13 +42,6 @@ std::optional<double> RatioReporter::cpu_seconds_per_iteration(std::string_view 
   if (found == samples_.end()) return std::nullopt;
   const Samples& samples = found->second;
   return samples.cpu_seconds.empty() ? samples.median_cpu_seconds : median(samples.cpu_seconds);
-}
-
-std::optional<double> RatioReporter::real_seconds_per_iteration(std::string_view name) const {
-  const auto found = samples_.find(name);
-  if (found == samples_.end()) return std::nullopt;
-  const Samples& samples = found->second;
-  return samples.real_seconds.empty() ? samples.median_real_seconds : median(samples.real_seconds);
 }
 
 }  // namespace duro::bench

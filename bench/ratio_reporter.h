@@ -26,14 +26,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
   // e.g. "BM_sim_yield"): the median over its repetitions, or nullopt if it
   // did not run (filtered out, or it failed).
   std::optional<double> cpu_seconds_per_iteration(std::string_view name) const;
-  std::optional<double> real_seconds_per_iteration(std::string_view name) const;
 
  private:
   struct Samples {
     std::vector<double> cpu_seconds;   // One per repetition.
-    std::vector<double> real_seconds;
     std::optional<double> median_cpu_seconds;  // From the aggregate.
-    std::optional<double> median_real_seconds;
   };
 
   std::map<std::string, Samples, std::less<>> samples_;

@@ -47,10 +47,6 @@ class Channel {
     core.wake_one();
     return true;
   }
-  bool try_send(const T& item) {
-    T copy = item;
-    return try_send(std::move(copy));
-  }
 
   // Takes the oldest item, waiting until one arrives, the deadline passes
   // (kTimeout) or the channel is closed and drained (kClosed).

@@ -78,12 +78,6 @@ class EventQueue {
     for (std::size_t i = (heap_.size() - 2) / kArity + 1; i-- > 0;) sift_down(i, heap_[i]);
   }
 
-  // Visits every pending event in unspecified (heap) order.
-  template <typename Fn>
-  void for_each(Fn&& fn) const {
-    for (const Event& event : heap_) fn(event);
-  }
-
  private:
   static constexpr std::size_t kArity = 4;
 

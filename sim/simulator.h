@@ -166,9 +166,6 @@ class Simulator {
   std::uint64_t trace_hash() const noexcept { return trace_hash_.value(); }
   std::uint64_t events_executed() const noexcept { return events_executed_; }
   std::size_t events_pending() const noexcept { return queue_.size(); }
-  // Timeout events whose wait already ended: still queued, skipped when
-  // popped, purged when they outnumber the live ones.
-  std::int64_t events_dead() const noexcept { return events_dead_; }
   std::size_t fibers_live() const noexcept { return fibers_live_; }
   const StackPool& stacks() const noexcept { return stacks_; }
 

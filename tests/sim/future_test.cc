@@ -248,11 +248,6 @@ TEST_F(FutureTest, KilledReceiverPassesItsTurnOn) {
   EXPECT_EQ(channel->size(), 0u);
 }
 
-}  // namespace
-}  // namespace duro::sim
-
-namespace duro::sim {
-namespace {
 
 TEST(FutureOutsideRun, PromiseDestroyedBetweenRunsWakesTheWaiter) {
   Simulator sim({.seed = 1});

@@ -303,11 +303,6 @@ TEST(Network, SameSeedSameTrace) {
   EXPECT_NE(run(5), run(6));
 }
 
-}  // namespace
-}  // namespace duro::sim
-
-namespace duro::sim {
-namespace {
 
 TEST(Network, ClearingClogsReleasesHeldMessagesAtOnce) {
   NetworkWorld world(2, quiet_network());

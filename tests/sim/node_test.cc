@@ -212,11 +212,6 @@ TEST(NodeDeathTest, SpawnOnADownNodeAsserts) {
   EXPECT_DEATH(sim.spawn(node, "f", [] {}), "spawn\\(\\) on a node that is down");
 }
 
-}  // namespace
-}  // namespace duro::sim
-
-namespace duro::sim {
-namespace {
 
 TEST(Node, CrashFromAFiberIsDoneOnReturnEvenWithShuffledTies) {
   for (std::uint64_t seed = 1; seed <= 20; seed++) {

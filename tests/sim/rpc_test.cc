@@ -227,11 +227,6 @@ TEST(Rpc, CrashOfTheClientNodeUnwindsItsCalls) {
   EXPECT_EQ(world.sim.fibers_on(world.client), 0u);
 }
 
-}  // namespace
-}  // namespace duro::sim
-
-namespace duro::sim {
-namespace {
 
 TEST(Rpc, ALateReplyNeverAnswersANewClientOnTheSamePort) {
   RpcWorld world;

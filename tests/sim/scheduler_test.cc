@@ -194,11 +194,6 @@ TEST(Scheduler, TraceLogRecordsWhatHappened) {
   EXPECT_EQ(untraced.run().trace_hash, sim.trace_hash());
 }
 
-}  // namespace
-}  // namespace duro::sim
-
-namespace duro::sim {
-namespace {
 
 TEST(Scheduler, TimersOfWaitsAnsweredEarlyArePurged) {
   // Each receive waits up to an hour but is answered at once: without a
@@ -217,7 +212,7 @@ TEST(Scheduler, TimersOfWaitsAnsweredEarlyArePurged) {
   sim.spawn(node, "sender", [&, channel] {
     for (int i = 0; i < kRounds; i++) {
       this_fiber::sleep_for(1ms);
-      (void)channel->try_send(i);
+      (void)channel->try_send(int{i});
       pending_max = std::max(pending_max, sim.events_pending());
     }
   });
