@@ -122,8 +122,11 @@ struct SignalWorkflowExecutionRequest {
 };
 DURO_CODEC_FIELDS(SignalWorkflowExecutionRequest, request_id, execution, signal_name, input, identity);
 
-struct Empty {};
-DURO_CODEC_FIELDS(Empty);
+// The reply of calls that return nothing but success.
+struct Ack {
+  bool ok = true;
+};
+DURO_CODEC_FIELDS(Ack, ok);
 
 struct QueryWorkflowRequest {
   WorkflowExecution execution;
