@@ -25,13 +25,22 @@
 //   std::map<K, V>      varint count, then key, value, ... in ascending key order.
 //   std::optional<T>    00 when empty; 01, then the value.
 //   std::pair<A, B>     first, then second.
+//   std::variant<Ts...> varint index of the alternative held (0-based, in
+//                       the order of Ts), then that alternative; a
+//                       std::monostate alternative adds nothing after the
+//                       index. Reordering Ts changes the format; appending
+//                       to Ts does not. An index past the last alternative
+//                       is a decode error. Alternatives must be default-
+//                       constructible (the decoder constructs, then reads).
 //   duration            its count, as its rep (zigzag for the usual signed
 //                       reps). The period is not sent: both sides' types
 //                       must agree, as for every field. time_point: its
 //                       time_since_epoch().
 //   enum                its underlying integer. Decoding does not check that
 //                       the value names an enumerator; the receiver does.
-//   described struct    each listed field, in the order listed.
+//   described struct    each listed field, in the order listed. (The
+//                       list also records the fields' names, for other
+//                       formats: see for_each_codec_field.)
 //
 // Encodings are canonical: each value has exactly one encoding and the
 // decoder accepts no other (no padded varints, no bool but 00 or 01, map
@@ -53,6 +62,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <chrono>
 #include <concepts>
@@ -66,6 +76,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "sim/assert.h"
@@ -83,8 +94,8 @@ inline constexpr std::size_t kCodecLengthBytesMax = std::size_t{64} << 20;
 // The most elements in one vector or map.
 inline constexpr std::size_t kCodecCountMax = std::size_t{16} << 20;
 
-// The deepest nesting of containers (vector, map, optional) inside each
-// other. Decoding recurses once per level, on a fiber stack of 64 KiB
+// The deepest nesting of containers (vector, map, optional, variant)
+// inside each other. Decoding recurses once per level, on a fiber stack of 64 KiB
 // (Simulator's default); a recursive type (a tree holding a vector of
 // trees) must not let a hostile input recurse without limit.
 inline constexpr std::size_t kCodecDepthMax = 32;
@@ -678,6 +689,71 @@ struct Codec<std::pair<A, B>> {
   }
 };
 
+namespace detail {
+
+// The fewest bytes an alternative adds after a variant's index: nothing for
+// std::monostate (which has no codec of its own: alone it would encode to
+// zero bytes, which a container's count check cannot allow).
+template <typename T>
+constexpr std::size_t codec_alternative_bytes_min() {
+  if constexpr (std::is_same_v<T, std::monostate>) {
+    return 0;
+  } else {
+    return codec_encoded_bytes_min<T>();
+  }
+}
+
+}  // namespace detail
+
+template <typename... Ts>
+struct Codec<std::variant<Ts...>> {
+  using Variant = std::variant<Ts...>;
+  // The index takes at least one byte, so even variant<monostate> does.
+  static constexpr std::size_t kEncodedBytesMin = 1 + std::min({detail::codec_alternative_bytes_min<Ts>()...});
+
+  static void encode(Encoder& encoder, const Variant& value) {
+    DURO_ASSERT_MSG(!value.valueless_by_exception(), "encoding a valueless variant");
+    encoder.write_varint64(value.index());
+    encoder.enter_nested();
+    std::visit(
+        [&]<typename T>(const T& alternative) {
+          if constexpr (!std::is_same_v<T, std::monostate>) Codec<T>::encode(encoder, alternative);
+        },
+        value);
+    encoder.leave_nested();
+  }
+
+  static bool decode(Decoder& decoder, Variant& value) {
+    // One decoder per alternative, indexed by the decoded index: a table
+    // rather than a chain of comparisons, and it works for variants that
+    // hold the same type twice (the index, not the type, says which).
+    static constexpr std::array<bool (*)(Decoder&, Variant&), sizeof...(Ts)> kDecoders =
+        []<std::size_t... I>(std::index_sequence<I...>) {
+          return std::array<bool (*)(Decoder&, Variant&), sizeof...(Ts)>{&decode_alternative<I>...};
+        }(std::index_sequence_for<Ts...>{});
+    const std::size_t offset = decoder.offset_bytes();
+    std::uint64_t index = 0;
+    if (!decoder.read_varint64(index)) return false;
+    if (index >= sizeof...(Ts)) return decoder.fail_at(offset, "variant index out of range");
+    if (!decoder.enter_nested()) return false;
+    if (!kDecoders[static_cast<std::size_t>(index)](decoder, value)) return false;
+    decoder.leave_nested();
+    return true;
+  }
+
+ private:
+  template <std::size_t I>
+  static bool decode_alternative(Decoder& decoder, Variant& value) {
+    using T = std::variant_alternative_t<I, Variant>;
+    if constexpr (std::is_same_v<T, std::monostate>) {
+      value.template emplace<I>();
+      return true;
+    } else {
+      return Codec<T>::decode(decoder, value.template emplace<I>());
+    }
+  }
+};
+
 template <detail::CodecInteger Rep, typename Period>
 struct Codec<std::chrono::duration<Rep, Period>> {
   using Duration = std::chrono::duration<Rep, Period>;
@@ -719,10 +795,18 @@ struct Codec<std::chrono::time_point<ClockType, Duration>> {
 // field; at most 64 (tested; somewhat more compile, far more do not); a
 // Type whose name contains a comma (a template) needs an alias first. For
 // anything else, specialize Codec<T>.
-#define DURO_CODEC_FIELDS(Type, ...)                                                              \
-  [[maybe_unused]] constexpr auto duro_codec_fields(const Type*) noexcept {                       \
-    return ::std::tuple{DURO_CODEC_DETAIL_FOR_EACH(DURO_CODEC_DETAIL_MEMBER, Type, __VA_ARGS__)}; \
-  }                                                                                               \
+//
+// The list also records each field's name as spelled in it, so that other
+// representations of the same struct (the JSON form of histories, error
+// messages) walk it without a second list to keep in step:
+// codec_field_names<T>() and for_each_codec_field(value, visit) below.
+#define DURO_CODEC_FIELDS(Type, ...)                                                                  \
+  [[maybe_unused]] constexpr auto duro_codec_fields(const Type*) noexcept {                           \
+    return ::std::tuple{DURO_CODEC_DETAIL_FOR_EACH(DURO_CODEC_DETAIL_MEMBER, Type, __VA_ARGS__)};     \
+  }                                                                                                   \
+  [[maybe_unused]] constexpr auto duro_codec_field_names(const Type*) noexcept {                      \
+    return ::std::array{DURO_CODEC_DETAIL_FOR_EACH(DURO_CODEC_DETAIL_NAME, Type, __VA_ARGS__)};       \
+  }                                                                                                   \
   static_assert(::std::is_class_v<Type>, "DURO_CODEC_FIELDS describes a struct")
 
 namespace detail {
@@ -763,6 +847,31 @@ struct Codec<T> {
   }
 };
 
+// Field names of described structs, for representations other than this
+// codec: a std::array<std::string_view, N> of the names as spelled in
+// DURO_CODEC_FIELDS, in the listed order.
+template <detail::CodecDescribed T>
+constexpr auto codec_field_names() noexcept {
+  return duro_codec_field_names(static_cast<const T*>(nullptr));
+}
+
+// Calls visit(name, field) for each listed field of `value`, in the listed
+// order; `field` is a reference to the member (const when `value` is).
+// Unrolled at compile time, like the codec itself.
+//
+//   for_each_codec_field(move, [&](std::string_view name, const auto& field) { ... });
+template <typename T, typename Visit>
+  requires detail::CodecDescribed<std::remove_const_t<T>>
+constexpr void for_each_codec_field(T& value, Visit&& visit) {
+  using Plain = std::remove_const_t<T>;
+  constexpr auto fields = duro_codec_fields(static_cast<const Plain*>(nullptr));
+  constexpr auto names = duro_codec_field_names(static_cast<const Plain*>(nullptr));
+  static_assert(std::tuple_size_v<std::remove_const_t<decltype(fields)>> == names.size());
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (visit(names[I], value.*std::get<I>(fields)), ...);
+  }(std::make_index_sequence<names.size()>{});
+}
+
 }  // namespace duro::sim
 
 // DURO_CODEC_DETAIL_FOR_EACH(m, context, a, b, c) expands to
@@ -772,6 +881,7 @@ struct Codec<T> {
 // and again: 64 nested rescans, enough for 86 fields (measured). The
 // documented limit is 64; past 86 the leftover step is a compile error.
 #define DURO_CODEC_DETAIL_MEMBER(Type, field) &Type::field,
+#define DURO_CODEC_DETAIL_NAME(Type, field) ::std::string_view{#field},
 #define DURO_CODEC_DETAIL_FOR_EACH(m, context, ...) \
   __VA_OPT__(DURO_CODEC_DETAIL_RESCAN(DURO_CODEC_DETAIL_STEP(m, context, __VA_ARGS__)))
 #define DURO_CODEC_DETAIL_STEP(m, context, first, ...) \

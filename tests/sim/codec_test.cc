@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "sim/clock.h"
@@ -303,6 +304,37 @@ struct Bulky {
   std::string s0, s1, s2, s3, s4, s5, s6, s7;
 };
 DURO_CODEC_FIELDS(Bulky, s0, s1, s2, s3, s4, s5, s6, s7);
+
+// Variants: a tagged choice, with an empty alternative and a type that
+// appears twice (told apart by index, not by type).
+using Choice = std::variant<std::monostate, std::uint32_t, std::string, Point, Point>;
+
+struct Message {
+  std::uint8_t version = 0;
+  Choice body;
+  std::vector<Choice> extras;
+  bool operator==(const Message&) const = default;
+};
+DURO_CODEC_FIELDS(Message, version, body, extras);
+
+rc::Gen<Choice> gen_choice() {
+  return rc::gen::mapcat(rc::gen::inRange<std::size_t>(0, std::variant_size_v<Choice>), [](std::size_t index) {
+    switch (index) {
+      case 0: return rc::gen::just(Choice{});
+      case 1: return rc::gen::map(rc::gen::arbitrary<std::uint32_t>(), [](std::uint32_t v) { return Choice{v}; });
+      case 2: return rc::gen::map(rc::gen::arbitrary<std::string>(), [](std::string v) { return Choice{v}; });
+      case 3:
+        return rc::gen::map(gen_point(), [](Point p) { return Choice{std::in_place_index<3>, p}; });
+      default:
+        return rc::gen::map(gen_point(), [](Point p) { return Choice{std::in_place_index<4>, p}; });
+    }
+  });
+}
+
+rc::Gen<Message> gen_message() {
+  return rc::gen::build<Message>(rc::gen::set(&Message::version), rc::gen::set(&Message::body, gen_choice()),
+                                 rc::gen::set(&Message::extras, rc::gen::container<std::vector<Choice>>(gen_choice())));
+}
 
 // The wire format, byte for byte: recorded histories and on-disk records
 // depend on it, so a change here must be deliberate.
@@ -682,6 +714,105 @@ RC_GTEST_PROP(CodecHostileInput, DamagedEncodingsDecodeCanonicallyOrFail, ()) {
       break;
   }
   RC_TAG(rc_assert_decodes_canonically_or_fails<Envelope>(bytes) ? "decoded" : "rejected");
+}
+
+
+// Variants.
+
+TEST(CodecVariant, WireFormatIsTheIndexThenTheAlternative) {
+  EXPECT_EQ(hex(encode(Choice{})), "00") << "monostate: the index alone";
+  EXPECT_EQ(hex(encode(Choice{std::uint32_t{300}})), "01 AC 02");
+  EXPECT_EQ(hex(encode(Choice{std::string("hi")})), "02 02 68 69");
+  EXPECT_EQ(hex(encode(Choice{std::in_place_index<3>, Point{1, -1}})), "03 02 01");
+  EXPECT_EQ(hex(encode(Choice{std::in_place_index<4>, Point{1, -1}})), "04 02 01");
+  EXPECT_EQ(Codec<Choice>::kEncodedBytesMin, 1u);
+  EXPECT_EQ((Codec<std::variant<Point, std::uint32_t>>::kEncodedBytesMin), 2u) << "index + the smallest alternative";
+}
+
+TEST(CodecVariant, SameTypeTwiceKeepsItsIndex) {
+  const Choice second{std::in_place_index<4>, Point{5, 6}};
+  Result<Choice> decoded = decode<Choice>(encode(second));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded.value().index(), 4u);
+  EXPECT_EQ(decoded.value(), second);
+}
+
+TEST(CodecVariant, IndexOutOfRangeIsADecodeErrorAtItsOffset) {
+  EXPECT_EQ(decode_error<Choice>(bytes_of({0x05})), "variant index out of range at byte 0");
+  EXPECT_EQ(decode_error<Choice>(bytes_of({0xFF, 0x01})), "variant index out of range at byte 0");
+  // Inside a struct: version (1 byte), then the body's index.
+  EXPECT_EQ(decode_error<Message>(bytes_of({0x07, 0x09, 0x00})), "variant index out of range at byte 1");
+  // The index is a canonical varint too.
+  EXPECT_EQ(decode_error<Choice>(bytes_of({0x81, 0x00, 0x05})), "non-minimal varint at byte 0");
+  EXPECT_EQ(decode_error<Choice>(bytes_of({0x01})), "truncated varint at byte 1");
+}
+
+TEST(CodecVariant, DecodeReplacesTheAlternativeHeld) {
+  Choice value{std::string("old")};
+  ASSERT_TRUE(decode_into(encode(Choice{std::uint32_t{9}}), value).ok());
+  EXPECT_EQ(value, Choice{std::uint32_t{9}});
+  ASSERT_TRUE(decode_into(encode(Choice{}), value).ok());
+  EXPECT_EQ(value.index(), 0u);
+}
+
+TEST(CodecVariant, CountsAsANestingLevel) {
+  // A vector of variants of vectors: three levels, accepted; the cap is
+  // the same as for any container (NestingIsBounded).
+  using Deep = std::vector<std::variant<std::vector<std::uint8_t>>>;
+  const Deep deep{std::variant<std::vector<std::uint8_t>>{std::vector<std::uint8_t>{1, 2}}};
+  Result<Deep> decoded = decode<Deep>(encode(deep));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded.value(), deep);
+}
+
+RC_GTEST_PROP(CodecVariant, RoundTrips, ()) { rc_assert_round_trips(*gen_message()); }
+
+RC_GTEST_PROP(CodecVariant, EveryStrictPrefixFails, ()) {
+  const std::string bytes = encode(*gen_message());
+  for (std::size_t size = 0; size < bytes.size(); size++) {
+    Result<Message> decoded = decode<Message>(ExactBuffer(std::string_view(bytes).substr(0, size)).view());
+    RC_ASSERT(!decoded.ok());
+    RC_ASSERT(is_decode_error(decoded.error(), size));
+  }
+}
+
+RC_GTEST_PROP(CodecVariant, GarbageAndDamageDecodeCanonicallyOrFail, ()) {
+  rc_assert_decodes_canonically_or_fails<Message>(*gen_garbage());
+  std::string bytes = encode(*gen_message());
+  const std::size_t at = *rc::gen::inRange<std::size_t>(0, bytes.size());
+  bytes[at] = static_cast<char>(*rc::gen::arbitrary<std::uint8_t>());
+  RC_TAG(rc_assert_decodes_canonically_or_fails<Message>(bytes) ? "decoded" : "rejected");
+}
+
+// Field names recorded by DURO_CODEC_FIELDS.
+
+TEST(CodecFieldNames, AreTheListedSpellingsInOrder) {
+  constexpr auto names = codec_field_names<Shape>();
+  static_assert(names.size() == 10);
+  static_assert(names[0] == "name" && names[9] == "layer");
+  EXPECT_EQ(std::vector<std::string_view>(names.begin(), names.end()),
+            (std::vector<std::string_view>{"name", "points", "color", "tags", "ttl", "created", "visible", "scale",
+                                           "blob", "layer"}));
+  EXPECT_EQ(codec_field_names<Wide64>()[63], "f63");
+}
+
+TEST(CodecFieldNames, ForEachFieldVisitsNamesAndMembersInOrder) {
+  Point point{3, 4};
+  std::vector<std::string> seen;
+  for_each_codec_field(std::as_const(point), [&](std::string_view name, const std::int32_t& field) {
+    seen.push_back(std::string(name) + "=" + std::to_string(field));
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"x=3", "y=4"}));
+  // Mutable access through a non-const value.
+  for_each_codec_field(point, [](std::string_view, std::int32_t& field) { field *= 10; });
+  EXPECT_EQ(point, (Point{30, 40}));
+  // Heterogeneous fields: the visitor is called with each field's own type.
+  Message message{.version = 2, .body = Choice{std::uint32_t{1}}, .extras = {}};
+  std::string kinds;
+  for_each_codec_field(message, [&]<typename F>(std::string_view name, F&) {
+    kinds += std::string(name) + (std::is_same_v<F, Choice> ? ":variant " : ":other ");
+  });
+  EXPECT_EQ(kinds, "version:other body:variant extras:other ");
 }
 
 // The Decoder's contract.
