@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 
 namespace duro::sim {
@@ -26,6 +28,8 @@ struct Address {
   auto operator<=>(const Address&) const = default;
 };
 std::string to_string(Address address);
+// The inverse of to_string: "10.0.0.3" -> Address; nullopt if malformed.
+std::optional<Address> parse_address(std::string_view text);
 
 // A node's volatile state. Boot functions return a subclass.
 class Process {

@@ -230,5 +230,14 @@ TEST(Node, CrashFromAFiberIsDoneOnReturnEvenWithShuffledTies) {
   }
 }
 
+TEST(Address, ParsesWhatItPrintsAndRefusesTheRest) {
+  const Address address{(10u << 24) | (0u << 16) | (3u << 8) | 200u};
+  ASSERT_EQ(parse_address(to_string(address)), address);
+  EXPECT_EQ(parse_address("255.255.255.255"), Address{0xFFFFFFFFu});
+  for (const char* bad : {"", "10.0.0", "10.0.0.3.4", "10.0.0.256", "10..0.3", "a.b.c.d", "10.0.0.3 ", "1000.0.0.1"}) {
+    EXPECT_FALSE(parse_address(bad).has_value()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace duro::sim
