@@ -24,7 +24,9 @@ sim::Duration workflow_task_backoff_for(std::int32_t failures, const ServerLimit
   return std::min(backoff, limits.workflow_task_retry_backoff_max);
 }
 
-std::string new_run_id(sim::Random& random) {
+}  // namespace
+
+std::string make_run_id(sim::Random& random) {
   // 128 random bits in UUID form: readable, and unique across the run.
   const std::uint64_t hi = random.next();
   const std::uint64_t lo = random.next();
@@ -39,8 +41,6 @@ std::string new_run_id(sim::Random& random) {
   }
   return id;
 }
-
-}  // namespace
 
 ExecutionMutator::ExecutionMutator(MutableState& state, sim::TimePoint now, const ServerLimits& limits)
     : state_(state), now_(std::max(now, state.last_event_time)), limits_(limits) {}
@@ -277,7 +277,7 @@ void ExecutionMutator::close(WorkflowStatus status, EventAttributes close_event)
 
 StartArgs ExecutionMutator::next_run_args(sim::Random& run_ids) const {
   StartArgs args;
-  args.execution = WorkflowExecution{state_.execution.workflow_id, new_run_id(run_ids)};
+  args.execution = WorkflowExecution{state_.execution.workflow_id, make_run_id(run_ids)};
   args.workflow_type = state_.workflow_type;
   args.task_queue = state_.task_queue;
   args.workflow_execution_timeout = state_.workflow_execution_timeout;
@@ -776,6 +776,7 @@ sim::Result<bool> ExecutionMutator::record_activity_heartbeat(const TaskToken& t
   ActivityInfo& activity = state_.activities.at(token.scheduled_event_id);
   activity.heartbeat_details = details;
   activity.last_heartbeat_time = now_;
+  mutation_.state_changed = true;
   return activity.cancel_requested;
 }
 

@@ -51,9 +51,12 @@ struct Mutation {
   std::vector<TimerTaskInfo> timers;
   std::optional<NewRun> new_run;
   bool closed = false;  // The run closed in this mutation.
+  bool state_changed = false;  // The state changed without events or tasks (a heartbeat).
   std::vector<std::string> warnings;  // For the server's log (history size).
 
-  bool empty() const noexcept { return events.empty() && transfer.empty() && timers.empty() && !new_run && !closed; }
+  bool empty() const noexcept {
+    return events.empty() && transfer.empty() && timers.empty() && !new_run && !closed && !state_changed;
+  }
 };
 
 // What a start needs, from a client (or a parent, or continue-as-new).
@@ -82,6 +85,9 @@ struct StartArgs {
   Payload signal_input;
   std::string signal_request_id;
 };
+
+// A new run id: 128 bits from `random`, in UUID form.
+std::string make_run_id(sim::Random& random);
 
 class ExecutionMutator {
  public:

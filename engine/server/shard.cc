@@ -1,0 +1,486 @@
+#include "engine/server/shard.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "engine/history/history.h"
+#include "sim/assert.h"
+
+namespace duro::engine {
+namespace {
+
+using sim::Error;
+using sim::ErrorCode;
+
+Error not_owned(std::uint32_t shard) {
+  return Error{ErrorCode::kUnavailable, "ShardNotOwned: shard " + std::to_string(shard) + " is not active here"};
+}
+
+constexpr std::size_t kCloseWaitersPerRunMax = 1024;
+constexpr std::size_t kLockWaitersMax = 4096;
+constexpr int kUpdateAttemptsMax = 3;
+constexpr std::uint32_t kReadBatchesMax = 256;
+
+store::ExecutionKey key_of(const WorkflowExecution& execution) {
+  DURO_ASSERT(!execution.run_id.empty());
+  return store::ExecutionKey{execution.workflow_id, execution.run_id};
+}
+
+}  // namespace
+
+// Holds a workflow id's lock for a scope.
+struct Shard::Locked {
+  Shard* shard;
+  std::string workflow_id;
+  ~Locked() { shard->unlock(workflow_id); }
+};
+
+Shard::Shard(Context context, std::uint32_t shard_id, std::int64_t range_id)
+    : context_(std::move(context)), shard_id_(shard_id), range_id_(range_id) {
+  DURO_ASSERT(range_id > 0);
+  DURO_ASSERT(shard_id < context_.options->shard_count);
+  // Task ids rise across owners: each range id owns its own block.
+  DURO_ASSERT(range_id < (std::int64_t{1} << 30));
+  task_id_next_ = range_id << 32;
+}
+
+Shard::~Shard() {
+  for (const sim::FiberHandle& fiber : fibers_) {
+    if (fiber.valid() && !fiber.done()) fiber.cancel();
+  }
+}
+
+sim::TimePoint Shard::local_now() const { return context_.env->now(); }
+
+sim::TimePoint Shard::deadline_after(sim::Duration duration) const { return context_.env->sim().deadline_after(duration); }
+
+std::string Shard::next_request_id() {
+  return context_.node_name + "/" + std::to_string(context_.env->incarnation()) + "/shard-" +
+         std::to_string(shard_id_) + "/" + std::to_string(range_id_) + "/" + std::to_string(++request_seq_);
+}
+
+std::int64_t Shard::next_task_id() {
+  DURO_ASSERT_MSG(task_id_next_ < ((range_id_ + 1) << 32), "a range id's block of task ids is used up");
+  return task_id_next_++;
+}
+
+// --- Life ----------------------------------------------------------------------------------------------
+
+sim::Result<void> Shard::start() {
+  DURO_ASSERT(!active_ && !stopped_);
+  if (sim::Result<void> loaded = load_transfer_tasks(); !loaded.ok()) return loaded;
+  if (sim::Result<void> loaded = load_timer_tasks(local_now() + context_.options->timer_lookahead); !loaded.ok()) {
+    return loaded;
+  }
+  active_ = true;
+  std::shared_ptr<Shard> self = shared_from_this();
+  const std::string prefix = "shard-" + std::to_string(shard_id_) + "/";
+  fibers_.push_back(context_.env->spawn(prefix + "transfer", [self] { self->transfer_loop(); }, {.daemon = true}));
+  fibers_.push_back(context_.env->spawn(prefix + "timers", [self] { self->timer_loop(); }, {.daemon = true}));
+  fibers_.push_back(context_.env->spawn(prefix + "acks", [self] { self->ack_loop(); }, {.daemon = true}));
+  return {};
+}
+
+void Shard::stop(const std::string& why, bool notify) {
+  if (stopped_) return;
+  stopped_ = true;
+  active_ = false;
+  for (const sim::FiberHandle& fiber : fibers_) {
+    if (fiber.valid() && !fiber.done()) fiber.cancel();
+  }
+  for (auto& [key, waiters] : close_waiters_) {
+    for (const sim::Waiter& waiter : waiters) context_.env->sim().notify(waiter);
+  }
+  close_waiters_.clear();
+  cache_.clear();
+  current_runs_.clear();
+  if (transfer_waiting_) context_.env->sim().notify(transfer_waiter_);
+  if (timer_waiting_) context_.env->sim().notify(timer_waiter_);
+  if (notify && context_.on_stopped) context_.on_stopped(shard_id_, why);
+}
+
+// --- Locks and cache -------------------------------------------------------------------------------------
+
+sim::Result<sim::Mutex*> Shard::lock(const std::string& workflow_id) {
+  LockEntry& entry = locks_[workflow_id];
+  if (!entry.mutex) entry.mutex = std::make_unique<sim::Mutex>();
+  if (entry.mutex->waiting() >= kLockWaitersMax) {
+    if (entry.users == 0) locks_.erase(workflow_id);
+    return Error{ErrorCode::kOverloaded, "too many requests waiting on workflow " + workflow_id};
+  }
+  entry.users++;
+  sim::Mutex* mutex = entry.mutex.get();
+  sim::Result<void> locked = mutex->lock(deadline_after(context_.options->rpc_timeout));
+  if (!locked.ok()) {
+    LockEntry& again = locks_.at(workflow_id);
+    if (--again.users == 0) locks_.erase(workflow_id);
+    return locked.error();
+  }
+  return mutex;
+}
+
+void Shard::unlock(const std::string& workflow_id) {
+  auto it = locks_.find(workflow_id);
+  DURO_ASSERT(it != locks_.end() && it->second.users > 0);
+  it->second.mutex->unlock();
+  if (--it->second.users == 0) locks_.erase(it);
+}
+
+void Shard::remember(const WorkflowExecution& execution, Snapshot snapshot) {
+  if (cache_.size() >= context_.options->cached_runs_max) {
+    // Drop a closed run first, else the first in key order: deterministic.
+    auto victim = std::find_if(cache_.begin(), cache_.end(), [](const auto& e) { return !e.second.state.running(); });
+    if (victim == cache_.end()) victim = cache_.begin();
+    cache_.erase(victim);
+  }
+  cache_[key_of(execution)] = std::move(snapshot);
+}
+
+void Shard::forget(const WorkflowExecution& execution) {
+  if (!execution.run_id.empty()) cache_.erase(key_of(execution));
+  current_runs_.erase(execution.workflow_id);
+}
+
+sim::Result<std::string> Shard::resolve_run(const std::string& workflow_id) {
+  if (auto it = current_runs_.find(workflow_id); it != current_runs_.end()) return it->second;
+  sim::Result<store::GetCurrentReply> current =
+      context_.router->store<store::GetCurrentReply>(store::kGetCurrentMethod, store::GetCurrentRequest{workflow_id});
+  if (!current.ok()) return Error{ErrorCode::kUnavailable, "store: " + sim::to_string(current.error())};
+  if (!current.value().found) return Error{ErrorCode::kNotFound, "NotFound: workflow " + workflow_id};
+  current_runs_[workflow_id] = current.value().record.run_id;
+  return current.value().record.run_id;
+}
+
+sim::Result<Shard::Snapshot> Shard::load_locked(const WorkflowExecution& execution) {
+  if (!active_) return not_owned(shard_id_);
+  WorkflowExecution resolved = execution;
+  if (resolved.run_id.empty()) {
+    sim::Result<std::string> run = resolve_run(execution.workflow_id);
+    if (!run.ok()) return run.error();
+    resolved.run_id = run.value();
+  }
+  if (auto it = cache_.find(key_of(resolved)); it != cache_.end()) return it->second;
+  stats_.cache_misses++;
+  sim::Result<store::GetExecutionReply> reply = context_.router->store<store::GetExecutionReply>(
+      store::kGetExecutionMethod, store::GetExecutionRequest{key_of(resolved)});
+  if (!reply.ok()) return Error{ErrorCode::kUnavailable, "store: " + sim::to_string(reply.error())};
+  if (!active_) return not_owned(shard_id_);
+  if (!reply.value().found) {
+    return Error{ErrorCode::kNotFound, "NotFound: workflow " + resolved.workflow_id + " run " + resolved.run_id};
+  }
+  DURO_ASSERT_MSG(reply.value().shard_id == shard_id_, "the store holds a run under another shard");
+  sim::Result<MutableState> state = sim::decode<MutableState>(reply.value().mutable_state);
+  // The store checksums what it keeps: bytes that do not decode here are a
+  // bug in this code, not a disk fault.
+  DURO_ASSERT_MSG(state.ok(), "a stored mutable state does not decode");
+  Snapshot snapshot{std::move(state).value(), reply.value().version};
+  DURO_ASSERT(snapshot.state.execution == resolved);
+  DURO_ASSERT(snapshot.state.next_event_id == reply.value().next_event_id);
+  remember(resolved, snapshot);
+  return snapshot;
+}
+
+sim::Result<Shard::Snapshot> Shard::load(const WorkflowExecution& execution) {
+  if (!active_) return not_owned(shard_id_);
+  sim::Result<sim::Mutex*> locked = lock(execution.workflow_id);
+  if (!locked.ok()) return locked.error();
+  Locked guard{this, execution.workflow_id};
+  return load_locked(execution);
+}
+
+// --- Writes -----------------------------------------------------------------------------------------------
+
+sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op, Snapshot* after_out) {
+  if (!active_) return not_owned(shard_id_);
+  sim::Result<sim::Mutex*> locked = lock(execution.workflow_id);
+  if (!locked.ok()) return locked.error();
+  Locked guard{this, execution.workflow_id};
+  for (int attempt = 0; attempt < kUpdateAttemptsMax; attempt++) {
+    sim::Result<Snapshot> before = load_locked(execution);
+    if (!before.ok()) return before.error();
+    Snapshot after = before.value();
+    ExecutionMutator mutator(after.state, local_now(), context_.options->limits);
+    sim::Result<void> result = op(mutator);
+    Mutation mutation = mutator.take_mutation();
+    if (mutation.empty()) return result;
+    for (const std::string& warning : mutation.warnings) {
+      if (context_.on_warning) context_.on_warning(warning);
+    }
+    sim::Result<void> written =
+        write(after.state.execution, before.value(), after, mutation, false, std::nullopt);
+    if (written.ok()) {
+      if (after_out != nullptr) *after_out = after;
+      return result;
+    }
+    if (written.error().code != ErrorCode::kAlreadyExists) return written.error();
+    // The stored run moved on under us (another write of ours that timed
+    // out and landed, or a previous owner's): read it again and redo.
+    stats_.write_conflicts++;
+    forget(after.state.execution);
+  }
+  return Error{ErrorCode::kUnavailable, "workflow " + execution.workflow_id + " kept changing under the update"};
+}
+
+sim::Result<void> Shard::write(const WorkflowExecution& execution, const Snapshot& before, Snapshot& after,
+                               Mutation& mutation, bool create, const std::optional<std::string>& current_condition) {
+  DURO_ASSERT(active_);
+  DURO_ASSERT(execution == after.state.execution);
+  DURO_ASSERT(create == (before.version == 0));
+  store::WriteRequest request;
+  request.request_id = next_request_id();
+  request.shard_id = shard_id_;
+  request.range_id = range_id_;
+
+  store::ExecutionWrite& run = request.executions.emplace_back();
+  run.workflow_id = execution.workflow_id;
+  run.run_id = execution.run_id;
+  run.expected_version = before.version;
+  if (!mutation.events.empty()) {
+    DURO_ASSERT(mutation.events.front().event_id == (create ? 1 : before.state.next_event_id));
+    DURO_ASSERT(mutation.events.back().event_id + 1 == after.state.next_event_id);
+    run.append = store::HistoryBatch{mutation.events.front().event_id,
+                                     static_cast<std::int64_t>(mutation.events.size()), encode_events(mutation.events)};
+  }
+  run.mutable_state = sim::encode(after.state);
+  run.closed = !after.state.running();
+
+  if (create) {
+    request.currents.push_back(store::CurrentWrite{
+        current_condition,
+        store::CurrentRecord{execution.workflow_id, execution.run_id, true, after.state.start_request_id, 0}});
+  } else if (mutation.closed && !mutation.new_run) {
+    request.currents.push_back(store::CurrentWrite{
+        execution.run_id, store::CurrentRecord{execution.workflow_id, execution.run_id, false,
+                                               after.state.start_request_id,
+                                               static_cast<std::uint8_t>(after.state.status)}});
+  }
+  std::vector<std::pair<std::int64_t, TransferTaskInfo>> transfer;
+  std::vector<std::pair<std::int64_t, TimerTaskInfo>> timers;
+  auto add_tasks = [&](std::vector<TransferTaskInfo>& new_transfer, std::vector<TimerTaskInfo>& new_timers) {
+    for (TransferTaskInfo& task : new_transfer) {
+      const std::int64_t id = next_task_id();
+      request.transfer_tasks.push_back(store::TransferTask{id, sim::encode(task)});
+      transfer.emplace_back(id, std::move(task));
+    }
+    for (TimerTaskInfo& task : new_timers) {
+      const std::int64_t id = next_task_id();
+      request.timer_tasks.push_back(store::TimerTask{task.fire_time, id, sim::encode(task)});
+      timers.emplace_back(id, std::move(task));
+    }
+  };
+  add_tasks(mutation.transfer, mutation.timers);
+  if (mutation.new_run) {
+    NewRun& next = *mutation.new_run;
+    const WorkflowExecution& next_execution = next.state.execution;
+    DURO_ASSERT(next_execution.workflow_id == execution.workflow_id);
+    store::ExecutionWrite& created = request.executions.emplace_back();
+    created.workflow_id = next_execution.workflow_id;
+    created.run_id = next_execution.run_id;
+    created.expected_version = 0;
+    created.append = store::HistoryBatch{1, static_cast<std::int64_t>(next.events.size()), encode_events(next.events)};
+    created.mutable_state = sim::encode(next.state);
+    request.currents.push_back(store::CurrentWrite{
+        execution.run_id, store::CurrentRecord{execution.workflow_id, next_execution.run_id, true,
+                                               next.state.start_request_id, 0}});
+    add_tasks(next.transfer, next.timers);
+  }
+
+  stats_.writes++;
+  sim::Result<store::WriteReply> reply = context_.router->store<store::WriteReply>(store::kWriteMethod, request);
+  if (stopped_) return not_owned(shard_id_);
+  if (!reply.ok()) {
+    // Written or not, nobody can say: fence it off by taking the shard
+    // again (range id + 1) and read everything back.
+    stop("store write outcome unknown: " + sim::to_string(reply.error()), true);
+    return Error{ErrorCode::kUnavailable, "store write outcome unknown; shard reloading"};
+  }
+  switch (reply.value().status) {
+    case store::WriteStatus::kOk:
+      break;
+    case store::WriteStatus::kShardOwnershipLost:
+      stop("ShardOwnershipLost: " + reply.value().detail, true);
+      return Error{ErrorCode::kUnavailable, "ShardOwnershipLost: shard " + std::to_string(shard_id_)};
+    case store::WriteStatus::kConditionFailed:
+      return Error{ErrorCode::kAlreadyExists, "WriteConflict: " + reply.value().detail};
+    case store::WriteStatus::kInvalid:
+      DURO_ASSERT_MSG(false, "the store refused a write as malformed");
+      return Error{ErrorCode::kInvalidArgument, reply.value().detail};
+  }
+  after.version = before.version + 1;
+  remember(execution, after);
+  if (create) current_runs_[execution.workflow_id] = execution.run_id;
+  if (mutation.new_run) {
+    const WorkflowExecution next_execution = mutation.new_run->state.execution;
+    current_runs_[execution.workflow_id] = next_execution.run_id;
+    remember(next_execution, Snapshot{std::move(mutation.new_run->state), 1});
+  }
+  for (auto& [id, task] : transfer) enqueue_transfer(id, std::move(task));
+  for (auto& [id, task] : timers) enqueue_timer(id, std::move(task));
+  if (mutation.closed) notify_closed(execution);
+  return {};
+}
+
+sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStartRequest& start) {
+  const StartWorkflowExecutionRequest& request = start.request;
+  if (!active_) return not_owned(shard_id_);
+  if (request.workflow_id.empty()) return Error{ErrorCode::kInvalidArgument, "BadRequest: workflow id is empty"};
+  if (request.request_id.empty()) return Error{ErrorCode::kInvalidArgument, "BadRequest: request id is empty"};
+  sim::Result<sim::Mutex*> locked = lock(request.workflow_id);
+  if (!locked.ok()) return locked.error();
+  Locked guard{this, request.workflow_id};
+  sim::Result<store::GetCurrentReply> current = context_.router->store<store::GetCurrentReply>(
+      store::kGetCurrentMethod, store::GetCurrentRequest{request.workflow_id});
+  if (!current.ok()) return Error{ErrorCode::kUnavailable, "store: " + sim::to_string(current.error())};
+  if (!active_) return not_owned(shard_id_);
+  std::optional<std::string> replaces;
+  if (current.value().found) {
+    const store::CurrentRecord& record = current.value().record;
+    replaces = record.run_id;
+    if (record.start_request_id == request.request_id) return StartWorkflowExecutionReply{record.run_id, true};
+    if (record.running) {
+      if (!request.signal_name) {
+        return Error{ErrorCode::kAlreadyExists,
+                     "WorkflowExecutionAlreadyStarted: workflow " + request.workflow_id + " is running as run " +
+                         record.run_id};
+      }
+      // Signal-with-start of a running workflow: a signal. Still under the
+      // lock, so nothing starts or closes it in between.
+      const WorkflowExecution running{request.workflow_id, record.run_id};
+      for (int attempt = 0; attempt < kUpdateAttemptsMax; attempt++) {
+        sim::Result<Snapshot> before = load_locked(running);
+        if (!before.ok()) return before.error();
+        Snapshot after = before.value();
+        ExecutionMutator mutator(after.state, local_now(), context_.options->limits);
+        sim::Result<void> signalled =
+            mutator.signal(*request.signal_name, request.signal_input, request.identity, request.request_id);
+        if (!signalled.ok()) return signalled.error();
+        Mutation mutation = mutator.take_mutation();
+        if (mutation.empty()) return StartWorkflowExecutionReply{record.run_id, false};
+        sim::Result<void> written = write(running, before.value(), after, mutation, false, std::nullopt);
+        if (written.ok()) return StartWorkflowExecutionReply{record.run_id, false};
+        if (written.error().code != ErrorCode::kAlreadyExists) return written.error();
+        forget(running);
+      }
+      return Error{ErrorCode::kUnavailable, "workflow " + request.workflow_id + " kept changing"};
+    }
+    const auto status = static_cast<WorkflowStatus>(record.close_status);
+    switch (request.workflow_id_reuse_policy) {
+      case WorkflowIdReusePolicy::kAllowDuplicate:
+        break;
+      case WorkflowIdReusePolicy::kAllowDuplicateFailedOnly:
+        if (status == WorkflowStatus::kCompleted) {
+          return Error{ErrorCode::kAlreadyExists, "WorkflowExecutionAlreadyStarted: workflow " + request.workflow_id +
+                                                      " completed and the reuse policy allows failed runs only"};
+        }
+        break;
+      case WorkflowIdReusePolicy::kRejectDuplicate:
+        return Error{ErrorCode::kAlreadyExists, "WorkflowExecutionAlreadyStarted: workflow " + request.workflow_id +
+                                                    " ran before and the reuse policy rejects duplicates"};
+    }
+  }
+  StartArgs args;
+  args.execution = WorkflowExecution{request.workflow_id, {}};
+  // From this incarnation's random stream: unique, and reproducible.
+  args.execution.run_id = make_run_id(context_.env->random());
+  args.workflow_type = request.workflow_type;
+  args.task_queue = request.task_queue;
+  args.input = request.input;
+  args.workflow_execution_timeout = request.workflow_execution_timeout;
+  args.workflow_run_timeout = request.workflow_run_timeout;
+  args.workflow_task_timeout = request.workflow_task_timeout;
+  args.retry_policy = request.retry_policy;
+  args.parent = start.parent;
+  args.parent_close_policy = start.parent_close_policy;
+  args.identity = request.identity;
+  args.request_id = request.request_id;
+  args.signal_name = request.signal_name;
+  args.signal_input = request.signal_input;
+  args.signal_request_id = request.signal_name ? request.request_id : std::string{};
+  sim::Result<NewRun> run = ExecutionMutator::start(args, local_now(), context_.options->limits);
+  if (!run.ok()) return run.error();
+  Snapshot before;
+  Snapshot after{run.value().state, 0};
+  Mutation mutation;
+  mutation.events = std::move(run.value().events);
+  mutation.transfer = std::move(run.value().transfer);
+  mutation.timers = std::move(run.value().timers);
+  sim::Result<void> written = write(args.execution, before, after, mutation, true, replaces);
+  if (!written.ok()) {
+    if (written.error().code == ErrorCode::kAlreadyExists) {
+      // Someone changed the current run since we read it: the caller retries.
+      current_runs_.erase(request.workflow_id);
+      return Error{ErrorCode::kUnavailable, "workflow " + request.workflow_id + " changed during the start; retry"};
+    }
+    return written.error();
+  }
+  return StartWorkflowExecutionReply{args.execution.run_id, true};
+}
+
+void Shard::notify_closed(const WorkflowExecution& execution) {
+  auto it = close_waiters_.find(key_of(execution));
+  if (it == close_waiters_.end()) return;
+  for (const sim::Waiter& waiter : it->second) context_.env->sim().notify(waiter);
+  close_waiters_.erase(it);
+}
+
+sim::Result<Shard::Snapshot> Shard::wait_closed(const WorkflowExecution& execution, sim::TimePoint deadline) {
+  for (int round = 0; round < 4; round++) {
+    sim::Result<Snapshot> snapshot = load(execution);
+    if (!snapshot.ok()) return snapshot;
+    if (!snapshot.value().state.running() || context_.env->sim().now() >= deadline) return snapshot;
+    std::vector<sim::Waiter>& waiters = close_waiters_[key_of(snapshot.value().state.execution)];
+    if (waiters.size() >= kCloseWaitersPerRunMax) return Error{ErrorCode::kOverloaded, "too many result waiters"};
+    sim::Simulator& sim = context_.env->sim();
+    const sim::Waiter waiter = sim.begin_wait();
+    waiters.push_back(waiter);
+    const sim::WakeReason reason = sim.suspend(waiter, "workflow result", deadline);
+    if (!active_) return not_owned(shard_id_);
+    if (reason == sim::WakeReason::kTimeout) {
+      auto it = close_waiters_.find(key_of(snapshot.value().state.execution));
+      if (it != close_waiters_.end()) {
+        std::erase_if(it->second, [&](const sim::Waiter& w) { return w.slot == waiter.slot && w.token == waiter.token; });
+        if (it->second.empty()) close_waiters_.erase(it);
+      }
+      return load(execution);
+    }
+  }
+  return load(execution);
+}
+
+sim::Result<GetWorkflowExecutionHistoryReply> Shard::read_history(const WorkflowExecution& execution,
+                                                                  EventId from_event_id, std::uint32_t max_events) {
+  GetWorkflowExecutionHistoryReply reply;
+  WorkflowExecution resolved = execution;
+  if (resolved.run_id.empty()) {
+    sim::Result<Snapshot> snapshot = load(execution);
+    if (!snapshot.ok()) return snapshot.error();
+    resolved.run_id = snapshot.value().state.execution.run_id;
+  }
+  reply.run_id = resolved.run_id;
+  const std::uint32_t batches = std::clamp<std::uint32_t>(max_events, 1, kReadBatchesMax);
+  sim::Result<store::ReadHistoryReply> read = context_.router->store<store::ReadHistoryReply>(
+      store::kReadHistoryMethod, store::ReadHistoryRequest{key_of(resolved), std::max<EventId>(from_event_id, 1), batches});
+  if (!read.ok()) return Error{ErrorCode::kUnavailable, "store: " + sim::to_string(read.error())};
+  if (!read.value().found) return Error{ErrorCode::kNotFound, "NotFound: workflow " + resolved.workflow_id};
+  for (const store::HistoryBatch& batch : read.value().batches) {
+    sim::Result<std::vector<HistoryEvent>> events = decode_events(batch.events);
+    DURO_ASSERT_MSG(events.ok(), "a stored history batch does not decode");
+    for (HistoryEvent& event : events.value()) {
+      if (event.event_id >= from_event_id && reply.events.size() < max_events) reply.events.push_back(std::move(event));
+    }
+  }
+  const EventId next = reply.events.empty() ? from_event_id : reply.events.back().event_id + 1;
+  reply.next_event_id = next < read.value().next_event_id ? next : 0;
+  return reply;
+}
+
+sim::Result<HistoryEvent> Shard::read_event(const WorkflowExecution& execution, EventId event_id) {
+  sim::Result<GetWorkflowExecutionHistoryReply> read = read_history(execution, event_id, 1);
+  if (!read.ok()) return read.error();
+  if (read.value().events.empty() || read.value().events.front().event_id != event_id) {
+    return Error{ErrorCode::kNotFound, "event " + std::to_string(event_id) + " is not in history"};
+  }
+  return read.value().events.front();
+}
+
+}  // namespace duro::engine

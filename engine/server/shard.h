@@ -1,0 +1,186 @@
+// Shard: the part of history one server node owns — a slice of the
+// workflows (by workflow id hash), their state, and their task queues.
+//
+// A node owns a shard under a range id it took from the store
+// (ShardController). Everything the shard writes is fenced by that range
+// id, so when another node has taken the shard since, the write fails with
+// kShardOwnershipLost and the shard stops: it never forks a history.
+//
+// Changing a run: update(execution, op) locks the workflow id (one change
+// at a time per workflow, across all the node's fibers), loads the run's
+// state (cache, else the store), runs `op` — an ExecutionMutator operation —
+// on a copy, and writes the mutation: events, state and tasks in one
+// conditional store write. Only when the store acknowledges does the cache
+// take the new state and the task queues the new tasks. A write that fails
+// on its condition reloads and retries `op`; one whose outcome is unknown
+// (timeout) stops the shard: the controller takes it again (range id + 1,
+// which fences the lost write) and reloads everything from the store.
+//
+// Task queues: transfer tasks run at once, timer tasks when this node's
+// clock reaches their fire time. Both are loaded from the store when the
+// shard starts (what the previous owner left), then fed by this owner's
+// writes; timers further out than `timer_lookahead` stay in the store until
+// a later scan. Executors run each task at least once and drop stale ones;
+// completed tasks are deleted from the store in batches.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/server/execution_mutator.h"
+#include "engine/server/history_tasks.h"
+#include "engine/server/internal_api.h"
+#include "engine/server/mutable_state.h"
+#include "engine/server/router.h"
+#include "engine/server/server_options.h"
+#include "engine/store/store_api.h"
+#include "sim/env.h"
+#include "sim/mutex.h"
+
+namespace duro::engine {
+
+struct ShardStats {
+  std::uint64_t writes = 0;
+  std::uint64_t write_conflicts = 0;   // kConditionFailed: reloaded and retried.
+  std::uint64_t transfer_tasks_done = 0;
+  std::uint64_t timer_tasks_done = 0;
+  std::uint64_t task_retries = 0;
+  std::uint64_t cache_misses = 0;
+};
+
+class Shard : public std::enable_shared_from_this<Shard> {
+ public:
+  struct Context {
+    sim::Env* env;
+    Router* router;
+    const ServerOptions* options;
+    std::string node_name;
+    // Called once when the shard stops on its own (ownership lost, unknown
+    // write outcome, store refused): the controller decides what next.
+    std::function<void(std::uint32_t shard_id, const std::string& why)> on_stopped;
+    // Warnings for the node's log (history size).
+    std::function<void(const std::string& warning)> on_warning;
+  };
+
+  // A run's state as last written, and its record version in the store.
+  struct Snapshot {
+    MutableState state;
+    std::uint64_t version = 0;
+  };
+
+  Shard(Context context, std::uint32_t shard_id, std::int64_t range_id);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  std::uint32_t id() const noexcept { return shard_id_; }
+  std::int64_t range_id() const noexcept { return range_id_; }
+  bool active() const noexcept { return active_; }
+  const ShardStats& stats() const noexcept { return stats_; }
+
+  // Loads the task queues and starts processing. From a fiber of the node.
+  sim::Result<void> start();
+  // Stops using the shard: no more writes, processors cancelled, waiters
+  // woken. Idempotent. `notify`: tell the controller (on_stopped).
+  void stop(const std::string& why, bool notify);
+
+  // The run's state (the current run when execution.run_id is empty).
+  sim::Result<Snapshot> load(const WorkflowExecution& execution);
+
+  // Runs `op` on the run and writes what it changed. `op` may return an
+  // error and still have changed the run (a refused workflow task is
+  // written as WorkflowTaskFailed): the write happens, then the error is
+  // returned. `after`, if given, receives the state as written.
+  using Op = std::function<sim::Result<void>(ExecutionMutator&)>;
+  sim::Result<void> update(const WorkflowExecution& execution, const Op& op, Snapshot* after = nullptr);
+
+  // Starts a run (or, with a signal, signals the running one), applying the
+  // id reuse policy; a retried start with the same request id returns the
+  // run it started.
+  sim::Result<StartWorkflowExecutionReply> start_workflow(const HistoryStartRequest& request);
+
+  // Waits until the run is closed or the deadline passes; the state then.
+  sim::Result<Snapshot> wait_closed(const WorkflowExecution& execution, sim::TimePoint deadline);
+
+  // Reads a run's events [from, ...) from the store, whole batches, at
+  // most `max_events` (rounded up to a batch).
+  sim::Result<GetWorkflowExecutionHistoryReply> read_history(const WorkflowExecution& execution, EventId from_event_id,
+                                                             std::uint32_t max_events);
+
+ private:
+  struct Locked;
+  sim::Result<std::string> resolve_run(const std::string& workflow_id);
+  sim::Result<Snapshot> load_locked(const WorkflowExecution& execution);
+  sim::Result<sim::Mutex*> lock(const std::string& workflow_id);
+  void unlock(const std::string& workflow_id);
+  // Writes the mutation of `execution` from `before` to `after`.
+  // `current_condition`: for a create, the current run it replaces (nullopt:
+  // none).
+  sim::Result<void> write(const WorkflowExecution& execution, const Snapshot& before, Snapshot& after,
+                          Mutation& mutation, bool create, const std::optional<std::string>& current_condition);
+  std::string next_request_id();
+  std::int64_t next_task_id();
+  void remember(const WorkflowExecution& execution, Snapshot snapshot);
+  void forget(const WorkflowExecution& execution);
+  void notify_closed(const WorkflowExecution& execution);
+
+  // Queues.
+  sim::Result<void> load_transfer_tasks();
+  sim::Result<void> load_timer_tasks(sim::TimePoint up_to);
+  void enqueue_transfer(std::int64_t task_id, TransferTaskInfo task);
+  void enqueue_timer(std::int64_t task_id, TimerTaskInfo task);
+  void transfer_loop();
+  void timer_loop();
+  void ack_loop();
+  void wake(sim::Waiter& waiter);
+  void run_transfer(std::int64_t task_id, TransferTaskInfo task);
+  void run_timer(std::pair<std::int64_t, std::int64_t> key, TimerTaskInfo task);
+  sim::Result<void> execute_transfer(const TransferTaskInfo& task);
+  sim::Result<void> execute_timer(const TimerTaskInfo& task);
+  sim::Result<void> execute_start_child(const WorkflowExecution& parent, EventId initiated_event_id);
+  sim::Result<void> execute_external(const WorkflowExecution& source, EventId initiated_event_id);
+  sim::Result<void> execute_close(const WorkflowExecution& execution);
+  sim::Result<HistoryEvent> read_event(const WorkflowExecution& execution, EventId event_id);
+  sim::TimePoint local_now() const;
+  sim::TimePoint deadline_after(sim::Duration duration) const;
+
+  Context context_;
+  const std::uint32_t shard_id_;
+  const std::int64_t range_id_;
+  bool active_ = false;
+  bool stopped_ = false;
+
+  std::map<store::ExecutionKey, Snapshot> cache_;
+  std::map<std::string, std::string> current_runs_;  // Workflow id -> current run id, as this owner wrote it.
+  struct LockEntry {
+    std::unique_ptr<sim::Mutex> mutex;
+    std::size_t users = 0;
+  };
+  std::map<std::string, LockEntry> locks_;
+  std::map<store::ExecutionKey, std::vector<sim::Waiter>> close_waiters_;
+
+  std::int64_t task_id_next_;
+  std::uint64_t request_seq_ = 0;
+
+  std::map<std::int64_t, TransferTaskInfo> transfer_pending_;
+  std::set<std::int64_t> transfer_running_;
+  std::map<std::pair<std::int64_t, std::int64_t>, TimerTaskInfo> timers_pending_;  // (fire time ns, task id).
+  sim::TimePoint timers_loaded_up_to_{};
+  std::size_t timers_running_ = 0;
+  std::vector<std::int64_t> transfer_acks_;
+  std::vector<std::pair<sim::TimePoint, std::int64_t>> timer_acks_;
+  sim::Waiter transfer_waiter_{};
+  sim::Waiter timer_waiter_{};
+  bool transfer_waiting_ = false;
+  bool timer_waiting_ = false;
+  std::vector<sim::FiberHandle> fibers_;
+  ShardStats stats_;
+};
+
+}  // namespace duro::engine
