@@ -20,6 +20,7 @@ inline constexpr const char* kHistoryTerminate = "history.terminate";
 inline constexpr const char* kHistoryDescribe = "history.describe";
 inline constexpr const char* kHistoryResult = "history.result";
 inline constexpr const char* kHistoryQuery = "history.query";
+inline constexpr const char* kHistoryGetHistory = "history.get_history";
 inline constexpr const char* kHistoryRecordWorkflowTaskStarted = "history.record_workflow_task_started";
 inline constexpr const char* kHistoryCompleteWorkflowTask = "history.complete_workflow_task";
 inline constexpr const char* kHistoryFailWorkflowTask = "history.fail_workflow_task";

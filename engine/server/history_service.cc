@@ -1,0 +1,348 @@
+#include "engine/server/history_service.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "sim/assert.h"
+
+namespace duro::engine {
+namespace {
+
+using sim::Error;
+using sim::ErrorCode;
+
+constexpr std::uint32_t kHistoryPageEventsMax = 1000;
+constexpr int kRunsFollowedMax = 100;  // A bound on following continue-as-new chains in one call.
+
+}  // namespace
+
+HistoryService::HistoryService(sim::Env& env, ShardController& shards, Router& router, const ServerOptions& options)
+    : env_(env), shards_(shards), router_(router), options_(options) {}
+
+sim::Result<std::shared_ptr<Shard>> HistoryService::shard_for(const std::string& workflow_id) const {
+  if (workflow_id.empty()) return Error{ErrorCode::kInvalidArgument, "BadRequest: workflow id is empty"};
+  std::shared_ptr<Shard> shard = shards_.shard_for_workflow(workflow_id);
+  if (shard == nullptr) {
+    return Error{ErrorCode::kUnavailable,
+                 "ShardNotOwned: shard " + std::to_string(router_.shard_for(workflow_id)) + " is not owned here"};
+  }
+  return shard;
+}
+
+sim::Result<TaskToken> HistoryService::token_of(const std::string& bytes, TaskToken::Kind kind) const {
+  sim::Result<TaskToken> token = sim::decode<TaskToken>(bytes);
+  if (!token.ok()) return Error{ErrorCode::kInvalidArgument, "BadRequest: malformed task token"};
+  if (token.value().kind != kind || token.value().execution.workflow_id.empty() ||
+      token.value().execution.run_id.empty()) {
+    return Error{ErrorCode::kInvalidArgument, "BadRequest: task token of the wrong kind"};
+  }
+  return token;
+}
+
+sim::Result<Ack> HistoryService::update(const WorkflowExecution& execution, const Shard::Op& op) {
+  sim::Result<std::shared_ptr<Shard>> shard = shard_for(execution.workflow_id);
+  if (!shard.ok()) return shard.error();
+  sim::Result<void> done = shard.value()->update(execution, op);
+  if (!done.ok()) return done.error();
+  return Ack{};
+}
+
+sim::Result<StartWorkflowExecutionReply> HistoryService::start(const HistoryStartRequest& request) {
+  sim::Result<std::shared_ptr<Shard>> shard = shard_for(request.request.workflow_id);
+  if (!shard.ok()) return shard.error();
+  return shard.value()->start_workflow(request);
+}
+
+sim::Result<Ack> HistoryService::signal(const SignalWorkflowExecutionRequest& request) {
+  if (request.signal_name.empty()) return Error{ErrorCode::kInvalidArgument, "BadRequest: signal name is empty"};
+  return update(request.execution, [&](ExecutionMutator& mutator) {
+    return mutator.signal(request.signal_name, request.input, request.identity, request.request_id);
+  });
+}
+
+sim::Result<Ack> HistoryService::request_cancel(const RequestCancelWorkflowExecutionRequest& request) {
+  return update(request.execution, [&](ExecutionMutator& mutator) {
+    return mutator.request_cancel(request.reason, request.identity, request.request_id);
+  });
+}
+
+sim::Result<Ack> HistoryService::terminate(const TerminateWorkflowExecutionRequest& request) {
+  return update(request.execution, [&](ExecutionMutator& mutator) {
+    // A retried terminate finds the run already terminated: done.
+    if (!mutator.state().running() && mutator.state().status == WorkflowStatus::kTerminated) return sim::Result<void>{};
+    return mutator.terminate(request.reason, request.details, request.identity);
+  });
+}
+
+sim::Result<DescribeWorkflowExecutionReply> HistoryService::describe(const DescribeWorkflowExecutionRequest& request) {
+  sim::Result<std::shared_ptr<Shard>> shard = shard_for(request.execution.workflow_id);
+  if (!shard.ok()) return shard.error();
+  sim::Result<Shard::Snapshot> snapshot = shard.value()->load(request.execution);
+  if (!snapshot.ok()) return snapshot.error();
+  const MutableState& state = snapshot.value().state;
+  DescribeWorkflowExecutionReply reply;
+  reply.execution = state.execution;
+  reply.workflow_type = state.workflow_type;
+  reply.task_queue = state.task_queue;
+  reply.status = state.status;
+  reply.start_time = state.start_time;
+  reply.close_time = state.close_time;
+  reply.history_length = state.next_event_id - 1;
+  for (const auto& [id, activity] : state.activities) {
+    reply.pending_activities.push_back(PendingActivityInfo{id, activity.activity_id, activity.activity_type,
+                                                           activity.attempt, activity.started(),
+                                                           activity.cancel_requested, activity.last_failure});
+  }
+  for (const auto& [id, child] : state.children) {
+    reply.pending_children.push_back(PendingChildInfo{id, child.workflow_id, child.run_id, child.workflow_type});
+  }
+  for (const auto& [id, timer] : state.timers) reply.pending_timers.push_back(id);
+  reply.workflow_task_pending = state.workflow_task_outstanding();
+  reply.parent = state.parent;
+  return reply;
+}
+
+sim::Result<GetWorkflowExecutionHistoryReply> HistoryService::get_history(
+    const GetWorkflowExecutionHistoryRequest& request) {
+  sim::Result<std::shared_ptr<Shard>> shard = shard_for(request.execution.workflow_id);
+  if (!shard.ok()) return shard.error();
+  return shard.value()->read_history(request.execution, request.from_event_id,
+                                     std::clamp<std::uint32_t>(request.max_events, 1, kHistoryPageEventsMax));
+}
+
+sim::Result<GetWorkflowExecutionResultReply> HistoryService::result(const GetWorkflowExecutionResultRequest& request) {
+  sim::Result<std::shared_ptr<Shard>> shard = shard_for(request.execution.workflow_id);
+  if (!shard.ok()) return shard.error();
+  const sim::TimePoint deadline =
+      env_.sim().deadline_after(std::clamp(request.wait, sim::Duration{0}, options_.long_poll_wait));
+  WorkflowExecution execution = request.execution;
+  for (int followed = 0; followed < kRunsFollowedMax; followed++) {
+    sim::Result<Shard::Snapshot> snapshot = shard.value()->wait_closed(execution, deadline);
+    if (!snapshot.ok()) return snapshot.error();
+    const MutableState& state = snapshot.value().state;
+    GetWorkflowExecutionResultReply reply;
+    reply.run_id = state.execution.run_id;
+    reply.status = state.status;
+    if (state.running()) return reply;
+    if (request.follow_runs && !state.new_execution_run_id.empty()) {
+      // Same workflow id, same shard: follow the chain to its last run.
+      execution = WorkflowExecution{state.execution.workflow_id, state.new_execution_run_id};
+      continue;
+    }
+    reply.closed = true;
+    reply.close_event = state.close_event;
+    return reply;
+  }
+  return Error{ErrorCode::kUnavailable, "too many runs to follow in one call; call again"};
+}
+
+sim::Result<QueryWorkflowReply> HistoryService::query(const QueryWorkflowRequest& request) {
+  sim::Result<std::shared_ptr<Shard>> shard = shard_for(request.execution.workflow_id);
+  if (!shard.ok()) return shard.error();
+  sim::Result<Shard::Snapshot> snapshot = shard.value()->load(request.execution);
+  if (!snapshot.ok()) return snapshot.error();
+  const MutableState& state = snapshot.value().state;
+  QueryWorkflowRequest resolved = request;
+  resolved.execution = state.execution;
+  const sim::Duration wait = options_.rpc_timeout;
+  // The sticky worker has the run in its cache; if it is gone, any worker
+  // of the normal queue replays it.
+  if (!state.sticky_task_queue.name.empty()) {
+    sim::Result<QueryWorkflowReply> answered = router_.matching<QueryWorkflowReply>(
+        state.sticky_task_queue, method::kMatchingQuery, MatchingQueryRequest{state.sticky_task_queue, resolved, wait},
+        env_.sim().deadline_after(wait + options_.rpc_timeout), false);
+    if (answered.ok()) return answered;
+  }
+  return router_.matching<QueryWorkflowReply>(state.task_queue, method::kMatchingQuery,
+                                              MatchingQueryRequest{state.task_queue, resolved, wait},
+                                              env_.sim().deadline_after(wait + options_.rpc_timeout), false);
+}
+
+sim::Result<PollWorkflowTaskQueueReply> HistoryService::record_workflow_task_started(
+    const RecordWorkflowTaskStartedRequest& request) {
+  const MatchingTask& task = request.task;
+  sim::Result<std::shared_ptr<Shard>> shard = shard_for(task.execution.workflow_id);
+  if (!shard.ok()) return shard.error();
+  Shard::Snapshot after;
+  sim::Result<void> started = shard.value()->update(
+      task.execution,
+      [&](ExecutionMutator& mutator) {
+        return mutator.record_workflow_task_started(task.scheduled_event_id, task.attempt, request.poll.poll_request_id,
+                                                    request.poll.identity);
+      },
+      &after);
+  if (!started.ok()) return started.error();
+  if (after.version == 0) {
+    // Nothing was written: a retried poll whose start was recorded before.
+    sim::Result<Shard::Snapshot> loaded = shard.value()->load(task.execution);
+    if (!loaded.ok()) return loaded.error();
+    after = loaded.value();
+  }
+  const MutableState& state = after.state;
+  PollWorkflowTaskQueueReply reply;
+  reply.has_task = true;
+  reply.execution = state.execution;
+  reply.workflow_type = state.workflow_type;
+  reply.attempt = state.workflow_task.attempt;
+  reply.previous_started_event_id = state.previous_started_event_id;
+  reply.started_event_id = state.workflow_task.started_event_id;
+  reply.task_token = sim::encode(TaskToken{TaskToken::Kind::kWorkflow, state.execution, task.scheduled_event_id,
+                                           state.workflow_task.started_event_id, state.workflow_task.attempt, {}, {}});
+  // A sticky worker holds the run up to its previous task: send what came
+  // after. Anyone else replays from the first event.
+  const EventId from = state.workflow_task.task_queue.kind == TaskQueueKind::kSticky
+                           ? state.previous_started_event_id + 1
+                           : 1;
+  sim::Result<GetWorkflowExecutionHistoryReply> history =
+      shard.value()->read_history(state.execution, from, kHistoryPageEventsMax);
+  if (!history.ok()) return history.error();
+  reply.history = std::move(history.value().events);
+  reply.next_page_event_id = history.value().next_event_id;
+  return reply;
+}
+
+sim::Result<Ack> HistoryService::complete_workflow_task(const RespondWorkflowTaskCompletedRequest& request) {
+  sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kWorkflow);
+  if (!token.ok()) return token.error();
+  return update(token.value().execution, [&](ExecutionMutator& mutator) {
+    return mutator.complete_workflow_task(token.value(), request, env_.random());
+  });
+}
+
+sim::Result<Ack> HistoryService::fail_workflow_task(const RespondWorkflowTaskFailedRequest& request) {
+  sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kWorkflow);
+  if (!token.ok()) return token.error();
+  return update(token.value().execution, [&](ExecutionMutator& mutator) {
+    return mutator.fail_workflow_task(token.value(), request.cause, request.failure, request.identity);
+  });
+}
+
+sim::Result<PollActivityTaskQueueReply> HistoryService::record_activity_task_started(
+    const RecordActivityTaskStartedRequest& request) {
+  const MatchingTask& task = request.task;
+  sim::Result<std::shared_ptr<Shard>> shard = shard_for(task.execution.workflow_id);
+  if (!shard.ok()) return shard.error();
+  Shard::Snapshot after;
+  sim::Result<void> started = shard.value()->update(
+      task.execution,
+      [&](ExecutionMutator& mutator) {
+        return mutator.record_activity_task_started(task.scheduled_event_id, task.attempt, request.poll.poll_request_id,
+                                                    request.poll.identity);
+      },
+      &after);
+  if (!started.ok()) return started.error();
+  if (after.version == 0) {
+    sim::Result<Shard::Snapshot> loaded = shard.value()->load(task.execution);
+    if (!loaded.ok()) return loaded.error();
+    after = loaded.value();
+  }
+  auto it = after.state.activities.find(task.scheduled_event_id);
+  if (it == after.state.activities.end()) return Error{ErrorCode::kNotFound, "NotFound: activity gone"};
+  const ActivityInfo& activity = it->second;
+  sim::Result<GetWorkflowExecutionHistoryReply> scheduled =
+      shard.value()->read_history(after.state.execution, task.scheduled_event_id, 1);
+  if (!scheduled.ok()) return scheduled.error();
+  if (scheduled.value().events.empty() || !scheduled.value().events.front().is<ActivityTaskScheduled>()) {
+    return Error{ErrorCode::kUnavailable, "the activity's scheduled event is not readable yet"};
+  }
+  const auto& attributes = *scheduled.value().events.front().as<ActivityTaskScheduled>();
+  PollActivityTaskQueueReply reply;
+  reply.has_task = true;
+  reply.task_token = sim::encode(TaskToken{TaskToken::Kind::kActivity, after.state.execution, task.scheduled_event_id,
+                                           0, activity.attempt, {}, {}});
+  reply.execution = after.state.execution;
+  reply.workflow_type = after.state.workflow_type;
+  reply.activity_id = activity.activity_id;
+  reply.activity_type = activity.activity_type;
+  reply.input = attributes.input;
+  reply.attempt = activity.attempt;
+  reply.scheduled_time = activity.scheduled_time;
+  reply.current_attempt_scheduled_time = activity.attempt_scheduled_time;
+  reply.started_time = activity.started_time;
+  reply.schedule_to_close_timeout = activity.schedule_to_close_timeout;
+  reply.start_to_close_timeout = activity.start_to_close_timeout;
+  reply.heartbeat_timeout = activity.heartbeat_timeout;
+  reply.heartbeat_details = activity.heartbeat_details;
+  return reply;
+}
+
+sim::Result<RecordActivityTaskHeartbeatReply> HistoryService::heartbeat(const RecordActivityTaskHeartbeatRequest& request) {
+  sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kActivity);
+  if (!token.ok()) return token.error();
+  bool cancel_requested = false;
+  sim::Result<Ack> done = update(token.value().execution, [&](ExecutionMutator& mutator) {
+    sim::Result<bool> recorded = mutator.record_activity_heartbeat(token.value(), request.details);
+    if (!recorded.ok()) return sim::Result<void>{recorded.error()};
+    cancel_requested = recorded.value();
+    return sim::Result<void>{};
+  });
+  if (!done.ok()) return done.error();
+  return RecordActivityTaskHeartbeatReply{cancel_requested};
+}
+
+sim::Result<Ack> HistoryService::complete_activity(const RespondActivityTaskCompletedRequest& request) {
+  sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kActivity);
+  if (!token.ok()) return token.error();
+  return update(token.value().execution, [&](ExecutionMutator& mutator) {
+    return mutator.complete_activity(token.value(), request.result, request.identity);
+  });
+}
+
+sim::Result<Ack> HistoryService::fail_activity(const RespondActivityTaskFailedRequest& request) {
+  sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kActivity);
+  if (!token.ok()) return token.error();
+  return update(token.value().execution, [&](ExecutionMutator& mutator) {
+    return mutator.fail_activity(token.value(), request.failure, request.last_heartbeat_details, request.identity);
+  });
+}
+
+sim::Result<Ack> HistoryService::cancel_activity(const RespondActivityTaskCanceledRequest& request) {
+  sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kActivity);
+  if (!token.ok()) return token.error();
+  return update(token.value().execution, [&](ExecutionMutator& mutator) {
+    return mutator.cancel_activity(token.value(), request.details, request.identity);
+  });
+}
+
+sim::Result<Ack> HistoryService::child_closed(const ChildClosedRequest& request) {
+  return update(request.parent, [&](ExecutionMutator& mutator) {
+    mutator.child_closed(request.initiated_event_id, request.child, request.close_event);
+    return sim::Result<void>{};
+  });
+}
+
+void HistoryService::register_methods(sim::RpcServer& server) {
+  server.handle<HistoryStartRequest, StartWorkflowExecutionReply>(method::kHistoryStart,
+                                                                 [this](const auto& r) { return start(r); });
+  server.handle<SignalWorkflowExecutionRequest, Ack>(method::kHistorySignal, [this](const auto& r) { return signal(r); });
+  server.handle<RequestCancelWorkflowExecutionRequest, Ack>(method::kHistoryRequestCancel,
+                                                            [this](const auto& r) { return request_cancel(r); });
+  server.handle<TerminateWorkflowExecutionRequest, Ack>(method::kHistoryTerminate,
+                                                        [this](const auto& r) { return terminate(r); });
+  server.handle<DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionReply>(
+      method::kHistoryDescribe, [this](const auto& r) { return describe(r); });
+  server.handle<GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryReply>(
+      method::kHistoryGetHistory, [this](const auto& r) { return get_history(r); });
+  server.handle<GetWorkflowExecutionResultRequest, GetWorkflowExecutionResultReply>(
+      method::kHistoryResult, [this](const auto& r) { return result(r); });
+  server.handle<QueryWorkflowRequest, QueryWorkflowReply>(method::kHistoryQuery, [this](const auto& r) { return query(r); });
+  server.handle<RecordWorkflowTaskStartedRequest, PollWorkflowTaskQueueReply>(
+      method::kHistoryRecordWorkflowTaskStarted, [this](const auto& r) { return record_workflow_task_started(r); });
+  server.handle<RespondWorkflowTaskCompletedRequest, Ack>(method::kHistoryCompleteWorkflowTask,
+                                                          [this](const auto& r) { return complete_workflow_task(r); });
+  server.handle<RespondWorkflowTaskFailedRequest, Ack>(method::kHistoryFailWorkflowTask,
+                                                       [this](const auto& r) { return fail_workflow_task(r); });
+  server.handle<RecordActivityTaskStartedRequest, PollActivityTaskQueueReply>(
+      method::kHistoryRecordActivityTaskStarted, [this](const auto& r) { return record_activity_task_started(r); });
+  server.handle<RecordActivityTaskHeartbeatRequest, RecordActivityTaskHeartbeatReply>(
+      method::kHistoryHeartbeat, [this](const auto& r) { return heartbeat(r); });
+  server.handle<RespondActivityTaskCompletedRequest, Ack>(method::kHistoryCompleteActivity,
+                                                          [this](const auto& r) { return complete_activity(r); });
+  server.handle<RespondActivityTaskFailedRequest, Ack>(method::kHistoryFailActivity,
+                                                       [this](const auto& r) { return fail_activity(r); });
+  server.handle<RespondActivityTaskCanceledRequest, Ack>(method::kHistoryCancelActivity,
+                                                         [this](const auto& r) { return cancel_activity(r); });
+  server.handle<ChildClosedRequest, Ack>(method::kHistoryChildClosed, [this](const auto& r) { return child_closed(r); });
+}
+
+}  // namespace duro::engine
