@@ -1,0 +1,165 @@
+// The store's process: the persistence service on its own simulated node.
+//
+//   sim::World world({.seed = 42});
+//   sim::NodeId store = world.add_node("store-0", [](sim::Env& env) {
+//     return store::boot_store(env, store::StoreOptions{});
+//   });
+//
+// At boot it recovers its state from the node's disk (store_log.h), then
+// serves store_api.h's methods with a sim::RpcServer on kStorePort.
+//
+// WRITES (UpdateShard, Write, CompleteTasks) go through group commit:
+//   1. judged on arrival (store_conditions.h) against the acknowledged state
+//      plus every write still waiting for its fsync (store_pending.h);
+//   2. queued, in arrival order. One committer fiber takes everything queued
+//      (up to batch_records_max records / batch_bytes_max bytes) as one
+//      batch, appends it in one append and fsyncs it once; requests that
+//      arrive meanwhile wait for the next batch;
+//   3. after the fsync, applied to the acknowledged state, and only then
+//      answered. A reply that changes nothing (a failed condition, a retry of
+//      an applied request) also waits its turn, so no one is told anything
+//      that rests on a write not yet durable.
+// READS are answered at once from the acknowledged state: they never see a
+// write that a crash could still take back.
+//
+// FAULTS. An I/O error in the write path (an append, an fsync, a step of
+// compaction) or in recovery means the disk may now hold less than the
+// process believes (an fsync that fails has already settled the batch as a
+// crash would). The process then stops answering, arranges its own restart
+// after `restart_delay` (a supervisor's job: systemd's Restart=always), and
+// crashes its own node: nothing of the failed batch is acknowledged, and the
+// next incarnation recovers from what is durable. Corruption found by
+// recovery is different: restarting cannot fix it. The process then refuses
+// every request with Error{kUnavailable, "<file>: ... offset ..."}, says so
+// on stderr and in the trace, and serves no data, until an operator
+// intervenes.
+//
+// MEMBERSHIP (Heartbeat) is soft state in memory, judged by this node's
+// clock; it rebuilds from heartbeats after a restart.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/store/store_api.h"
+#include "engine/store/store_log.h"
+#include "engine/store/store_pending.h"
+#include "engine/store/store_state.h"
+#include "sim/channel.h"
+#include "sim/env.h"
+#include "sim/future.h"
+#include "sim/rpc.h"
+
+namespace duro::engine::store {
+
+struct StoreOptions {
+  // Requests handled at once; beyond it the RPC server answers kOverloaded.
+  // Also the bound on queued writes.
+  std::size_t requests_concurrent_max = 256;
+  // One batch holds at most this many records and (unless one record alone
+  // is larger) this many payload bytes.
+  std::size_t batch_records_max = 256;
+  std::uint64_t batch_bytes_max = std::uint64_t{1} << 20;
+  // How long the committer waits for more writes before it starts a batch.
+  // Zero: batches form only from what queues during the previous fsync.
+  sim::Duration batch_delay{0};
+  // Snapshot and start a new log once the log passes this.
+  std::uint64_t compact_log_bytes = std::uint64_t{16} << 20;
+  std::size_t request_ids_max = kRequestIdsRemembered;
+  std::size_t read_attempts_max = 8;
+  ReadLimits read_limits{};
+  std::size_t members_max = 1024;
+  // How long after a self-inflicted crash the supervisor restarts the store.
+  sim::Duration restart_delay = std::chrono::milliseconds{100};
+  // Tests only: see StoreLogOptions::test_point.
+  std::function<void(std::string_view point)> test_point;
+};
+
+enum class StoreStatus : std::uint8_t {
+  kRecovering,  // Reading the disk; writes and reads answer kUnavailable.
+  kServing,
+  kStopping,    // An I/O error: crashing itself, to be restarted.
+  kFailed,      // Corruption: refuses everything; see failure().
+};
+const char* store_status_name(StoreStatus status) noexcept;
+
+struct StoreServiceStats {
+  std::uint64_t writes = 0;            // Mutations logged.
+  std::uint64_t write_failures = 0;    // Judged not to apply (conditions, fencing, invalid).
+  std::uint64_t duplicates = 0;        // Retries answered with their first outcome.
+  std::uint64_t batches = 0;
+  std::uint64_t reads = 0;
+  std::uint64_t heartbeats = 0;
+};
+
+class StoreService final : public sim::Process {
+ public:
+  // Binds kStorePort and starts recovery on `env`'s node (from boot).
+  StoreService(sim::Env& env, StoreOptions options);
+  ~StoreService() override;
+  StoreService(const StoreService&) = delete;
+  StoreService& operator=(const StoreService&) = delete;
+
+  StoreStatus status() const noexcept { return status_; }
+  // Why the store refused to start (kFailed), or stopped (kStopping).
+  const std::string& failure() const noexcept { return failure_; }
+  // The acknowledged state.
+  const StoreState& state() const noexcept { return state_; }
+  const StoreLog& log() const noexcept { return log_; }
+  const StoreServiceStats& stats() const noexcept { return stats_; }
+  // Writes judged but not yet durable, queued or in the batch being written.
+  std::size_t writes_pending() const noexcept { return queue_.size() + in_flight_; }
+
+ private:
+  struct QueuedWrite {
+    std::optional<StoreMutation> mutation;  // Empty: a reply that only waits its turn.
+    std::uint64_t sequence = 0;
+    std::string record;                     // encode_mutation(*mutation).
+    Outcome outcome;
+    sim::Promise<Outcome> done;
+  };
+
+  struct MemberEntry {
+    std::string address;
+    std::uint32_t incarnation = 0;
+    sim::TimePoint last_seen{};
+    sim::Duration ttl{0};
+  };
+
+  void boot();
+  void register_methods();
+  sim::Result<Outcome> submit(StoreMutation mutation);
+  void commit_loop();
+  void commit_batch();
+  [[noreturn]] void restart_self(std::string why);
+  void refuse(std::string why);
+  sim::Result<void> check_serving() const;
+  sim::Result<HeartbeatReply> heartbeat(const HeartbeatRequest& request);
+
+  sim::Env& env_;
+  StoreOptions options_;
+  StoreState state_;
+  PendingWrites pending_;
+  StoreLog log_;
+  StoreStatus status_ = StoreStatus::kRecovering;
+  std::string failure_;
+  StoreServiceStats stats_;
+  // Bounded by requests_concurrent_max: each handler queues at most one.
+  std::deque<QueuedWrite> queue_;
+  std::size_t in_flight_ = 0;  // Writes of the batch being committed.
+  std::uint64_t next_sequence_ = 0;
+  sim::Channel<bool> doorbell_{1};
+  std::map<std::string, MemberEntry, std::less<>> members_;
+  // Declared last: destroyed first, so no handler outlives what it uses.
+  std::unique_ptr<sim::RpcServer> server_;
+};
+
+// A boot function for sim::World::add_node.
+std::unique_ptr<sim::Process> boot_store(sim::Env& env, StoreOptions options = {});
+
+}  // namespace duro::engine::store
