@@ -31,22 +31,58 @@ struct RetryPolicy {
 DURO_CODEC_FIELDS(RetryPolicy, initial_interval, backoff_coefficient, maximum_interval, maximum_attempts,
                   non_retryable_error_types);
 
-// Fills in the defaults (zero intervals, coefficient < 1) the way the server
-// does on schedule, so what history records is what is applied.
+// Fills in the defaults the way the server does on schedule (Temporal's
+// EnsureDefaults), so what history records is what is applied: a zero
+// initial interval becomes 1 s, a zero maximum interval 100 x the initial
+// one (saturating), a zero coefficient 2.0. Zero means "unset", as in
+// Temporal's protobuf; other out-of-range values are left for validate()
+// to refuse. Idempotent.
 RetryPolicy normalized(RetryPolicy policy);
 
-// Why `policy` refuses it, or nullopt when valid: negative intervals,
-// coefficient < 1, negative attempts, maximum below initial.
+// Why `policy` is refused, or nullopt when valid: negative intervals, a
+// coefficient that is neither 0 (unset) nor a finite number >= 1, negative
+// maximum attempts, a maximum interval (when set) below the initial one.
+// Gives the same verdict for a policy and its normalized() form, so the
+// server may check either.
 std::optional<std::string> validate(const RetryPolicy& policy);
+
+// The backoff after attempt `attempt` (1-based) failed, before the next:
+// initial_interval x backoff_coefficient^(attempt - 1), capped at the
+// maximum interval (defaults applied as by normalized()). Exactly
+// reproducible everywhere: the power is taken by repeated IEEE
+// multiplication (no pow() from libm, whose results differ between
+// platforms), stopping as soon as the cap is reached, so it costs at most
+// log(maximum / initial) / log(coefficient) multiplications; past 2^20
+// attempts (reachable only with coefficients within ~1e-5 of 1) the
+// backoff is the maximum interval. Never decreases as `attempt` grows,
+// never exceeds the maximum. `policy` must be valid.
+sim::Duration retry_backoff(const RetryPolicy& policy, std::int32_t attempt);
 
 // The decision after attempt `attempt` (1-based) failed with `failure`:
 // the backoff before the next attempt, or the RetryState that ends the
 // retries. `time_left` is what remains of the enclosing timeout
 // (schedule-to-close or the run's), nullopt when unbounded: a retry whose
 // backoff would not fit is not attempted (kTimeout).
+//
+// Temporal's rules, in Temporal's order:
+//   1. not retryable -> kNonRetryableFailure: failure.non_retryable; a type
+//      of CanceledError or TerminatedError; a timeout other than
+//      start-to-close or heartbeat (schedule-to-start is never retried,
+//      schedule-to-close has no time left); failure.type listed in
+//      non_retryable_error_types, or for a timeout "TimeoutError:" + its
+//      timeout type name (e.g. "TimeoutError:Heartbeat", Temporal's
+//      "TemporalTimeout:" names).
+//   2. maximum_attempts > 0 and attempt >= maximum_attempts
+//      -> kMaximumAttemptsReached.
+//   3. backoff = retry_backoff(policy, attempt); backoff > *time_left
+//      -> kTimeout.
+//   4. otherwise kInProgress, retry after backoff.
+// `policy` must be valid.
 struct RetryDecision {
   RetryState state = RetryState::kInProgress;  // kInProgress: retry after `backoff`.
   sim::Duration backoff{0};
+
+  bool operator==(const RetryDecision&) const = default;
 };
 RetryDecision next_retry(const RetryPolicy& policy, std::int32_t attempt, const Failure& failure,
                          std::optional<sim::Duration> time_left);
