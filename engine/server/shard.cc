@@ -44,9 +44,15 @@ Shard::Shard(Context context, std::uint32_t shard_id, std::int64_t range_id)
   task_id_next_ = range_id << 32;
 }
 
-Shard::~Shard() {
+Shard::~Shard() { cancel_fibers(); }
+
+void Shard::cancel_fibers() {
+  // The last reference may be dropped by one of the shard's own fibers, and
+  // stop() may be called from one: that one ends by itself.
+  const sim::Simulator* sim = sim::Simulator::current_or_null();
+  const std::uint64_t self = sim != nullptr && sim->in_fiber() ? sim::this_fiber::id() : 0;
   for (const sim::FiberHandle& fiber : fibers_) {
-    if (fiber.valid() && !fiber.done()) fiber.cancel();
+    if (fiber.valid() && !fiber.done() && fiber.id() != self) fiber.cancel();
   }
 }
 
@@ -85,9 +91,7 @@ void Shard::stop(const std::string& why, bool notify) {
   if (stopped_) return;
   stopped_ = true;
   active_ = false;
-  for (const sim::FiberHandle& fiber : fibers_) {
-    if (fiber.valid() && !fiber.done()) fiber.cancel();
-  }
+  cancel_fibers();
   for (auto& [key, waiters] : close_waiters_) {
     for (const sim::Waiter& waiter : waiters) context_.env->sim().notify(waiter);
   }

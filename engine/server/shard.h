@@ -148,6 +148,7 @@ class Shard : public std::enable_shared_from_this<Shard> {
   sim::Result<void> execute_close(const WorkflowExecution& execution);
   sim::Result<HistoryEvent> read_event(const WorkflowExecution& execution, EventId event_id);
   sim::TimePoint local_now() const;
+  void cancel_fibers();
   sim::TimePoint deadline_after(sim::Duration duration) const;
 
   Context context_;
