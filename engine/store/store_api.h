@@ -26,7 +26,10 @@
 //   nothing (the transactional outbox).
 // - Idempotency. Every Write carries a request id; a retried Write with an
 //   id the store has applied (within the last kRequestIdsRemembered writes)
-//   gets the first outcome again, and is not applied twice.
+//   gets the first outcome again, and is not applied twice. The same holds
+//   for UpdateShard (a retry gets the record it left) and CompleteTasks.
+//   Only applied requests are remembered: a retry of one that failed a
+//   condition is judged again.
 // - Unknown outcomes. A Write that times out may or may not have happened.
 //   The writer resolves it by re-reading (or by retrying with the same
 //   request id), never by assuming either way.
@@ -96,8 +99,10 @@ struct UpdateShardRequest {
 DURO_CODEC_FIELDS(UpdateShardRequest, request_id, expected_range_id, record);
 
 struct UpdateShardReply {
-  WriteStatus status = WriteStatus::kOk;  // kOk or kConditionFailed.
-  ShardRecord current;                    // The record after the call.
+  // kOk or kConditionFailed; kInvalid for no request id, or a record whose
+  // range_id is below expected_range_id (range ids never go back).
+  WriteStatus status = WriteStatus::kOk;
+  ShardRecord current;  // The record after the call.
 };
 DURO_CODEC_FIELDS(UpdateShardReply, status, current);
 
@@ -172,12 +177,13 @@ DURO_CODEC_FIELDS(ExecutionKey, workflow_id, run_id);
 struct WriteRequest {
   std::string request_id;
   std::uint32_t shard_id = 0;
-  std::int64_t range_id = 0;
+  std::int64_t range_id = 0;  // The writer's; > 0 (a shard at 0 was never taken).
   std::vector<ExecutionWrite> executions;
   std::vector<CurrentWrite> currents;
   std::vector<TransferTask> transfer_tasks;
   std::vector<TimerTask> timer_tasks;
-  std::vector<ExecutionKey> deletes;  // Runs to remove entirely (retention), with their history.
+  std::vector<ExecutionKey> deletes;  // Runs to remove entirely (retention), with their history;
+                                      // current records are left as they are.
 };
 DURO_CODEC_FIELDS(WriteRequest, request_id, shard_id, range_id, executions, currents, transfer_tasks,
                   timer_tasks, deletes);
