@@ -63,11 +63,19 @@ void ExecutionMutator::add_external_event(EventAttributes attributes) {
     HistoryEvent event;
     event.time = now_;
     event.attributes = std::move(attributes);
-    state_.buffered_events.push_back(std::move(event));
+    buffer_event(std::move(event));
     return;
   }
   add_event(std::move(attributes));
   schedule_workflow_task();
+}
+
+void ExecutionMutator::buffer_event(HistoryEvent event) {
+  DURO_ASSERT(state_.workflow_task_started());
+  DURO_ASSERT(event.event_id == 0);
+  state_.buffered_events.push_back(std::move(event));
+  // No event or task in the mutation, yet the state must be written.
+  mutation_.state_changed = true;
 }
 
 void ExecutionMutator::flush_buffered_events() {
@@ -799,12 +807,12 @@ sim::Result<void> ExecutionMutator::complete_activity(const TaskToken& token, co
     started.time = now_;
     started.attributes = ActivityTaskStarted{activity.scheduled_event_id, activity.started_identity,
                                              activity.started_request_id, activity.attempt, activity.last_failure};
-    state_.buffered_events.push_back(std::move(started));
+    buffer_event(std::move(started));
     HistoryEvent completed;
     completed.time = now_;
     // started_event_id is resolved at flush: the event before it.
     completed.attributes = ActivityTaskCompleted{result, activity.scheduled_event_id, -1, identity};
-    state_.buffered_events.push_back(std::move(completed));
+    buffer_event(std::move(completed));
     return {};
   }
   const EventId started = write_activity_started(activity);
@@ -852,7 +860,7 @@ void ExecutionMutator::close_activity_failed(ActivityInfo& activity, const Failu
       HistoryEvent event;
       event.time = now_;
       event.attributes = std::move(attributes);
-      state_.buffered_events.push_back(std::move(event));
+      buffer_event(std::move(event));
     }
     return;
   }
@@ -896,12 +904,12 @@ sim::Result<void> ExecutionMutator::cancel_activity(const TaskToken& token, cons
     started.time = now_;
     started.attributes = ActivityTaskStarted{activity.scheduled_event_id, identity, activity.started_request_id,
                                              activity.attempt, activity.last_failure};
-    state_.buffered_events.push_back(std::move(started));
+    buffer_event(std::move(started));
     HistoryEvent canceled;
     canceled.time = now_;
     canceled.attributes =
         ActivityTaskCanceled{details, activity.cancel_requested_event_id, activity.scheduled_event_id, -1, identity};
-    state_.buffered_events.push_back(std::move(canceled));
+    buffer_event(std::move(canceled));
     return {};
   }
   activity.started_identity = identity;
@@ -1067,7 +1075,7 @@ void ExecutionMutator::child_started(EventId initiated_event_id, const std::stri
     HistoryEvent event;
     event.time = now_;
     event.attributes = ChildWorkflowExecutionStarted{{child.workflow_id, run_id}, child.workflow_type, initiated_event_id};
-    state_.buffered_events.push_back(std::move(event));
+    buffer_event(std::move(event));
     child.started_event_id = -1;  // Resolved when the buffer is flushed.
     return;
   }

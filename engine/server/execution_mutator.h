@@ -159,6 +159,7 @@ class ExecutionMutator {
   // An event from outside the workflow task: buffered while a task is
   // started; otherwise written, and a workflow task scheduled for it.
   void add_external_event(EventAttributes attributes);
+  void buffer_event(HistoryEvent event);
   void flush_buffered_events();
   void schedule_workflow_task(sim::Duration backoff = sim::Duration{0});
   void dispatch_activity(ActivityInfo& activity);

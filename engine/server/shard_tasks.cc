@@ -173,8 +173,11 @@ void Shard::timer_loop() {
     std::erase_if(fibers_, [](const sim::FiberHandle& fiber) { return fiber.done(); });
     timer_waiter_ = sim.begin_wait();
     timer_waiting_ = true;
-    const sim::TimePoint deadline = wake_local == sim::TimePoint::max() ? wake_local : clock.true_at(wake_local);
-    sim.suspend(timer_waiter_, "timer tasks", std::max(deadline, sim.now()));
+    sim::TimePoint deadline = wake_local == sim::TimePoint::max() ? wake_local : clock.true_at(wake_local);
+    // true_at rounds: waking a nanosecond early would find nothing due and
+    // wait for the same instant again, forever. Always move time forward.
+    if (deadline <= sim.now()) deadline = sim.now() + sim::Duration{1};
+    sim.suspend(timer_waiter_, "timer tasks", deadline);
     timer_waiting_ = false;
   }
 }
