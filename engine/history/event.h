@@ -16,7 +16,10 @@
 // Compatibility: histories are recorded and replayed across versions
 // (replays/), so the encoding is a contract. Never reorder or remove an
 // alternative or a field; add new event types at the end of the variant,
-// and new fields at the end of a struct's field list.
+// and new fields at the end of a struct's field list. The codec is
+// untagged, so even an appended field changes how old bytes decode: a new
+// field in a recorded struct needs a bump of the history format version
+// and a decoder for the old layout (docs/history.md).
 //
 // "Command events" — those that map one-to-one to a command the workflow
 // code produced (is_command_event) — are what replay matches commands

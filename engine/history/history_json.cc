@@ -454,8 +454,12 @@ class Reader {
  private:
   // A short description of a value for messages: its type and its text,
   // cut to a readable length.
+  // Containers are not printed: dump() recurses, and input may nest a
+  // million levels deep.
   static std::string describe(const Json& json) {
     if (json.is_null()) return "null";
+    if (json.is_array()) return json.empty() ? "array []" : "array [...]";
+    if (json.is_object()) return json.empty() ? "object {}" : "object {...}";
     std::string text = json.dump(-1, ' ', false, Json::error_handler_t::replace);
     if (text.size() > 40) text = text.substr(0, 37) + "...";
     return fmt::format("{} {}", json.type_name(), text);

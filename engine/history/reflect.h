@@ -67,8 +67,15 @@ struct EnumNames<ContinueAsNewInitiator> {
 template <>
 struct EnumNames<WorkflowTaskFailedCause> {
   static constexpr std::array<std::string_view, 8> kNames = {
-      "Unspecified",   "UnhandledCommand",    "BadCommandAttributes", "Nondeterminism", "WorkflowWorkerUnhandledFailure",
-      "ResetStickyTaskQueue", "PendingLimitExceeded", "PayloadTooLarge"};
+      "Unspecified",
+      "UnhandledCommand",
+      "BadCommandAttributes",
+      "Nondeterminism",
+      "WorkflowWorkerUnhandledFailure",
+      "ResetStickyTaskQueue",
+      "PendingLimitExceeded",
+      "PayloadTooLarge",
+  };
 };
 template <>
 struct EnumNames<StartChildFailedCause> {
@@ -87,8 +94,9 @@ struct EnumNames<TimeoutType> {
 template <>
 struct EnumNames<RetryState> {
   static constexpr std::array<std::string_view, 8> kNames = {
-      "Unspecified",      "InProgress",        "NonRetryableFailure", "Timeout", "MaximumAttemptsReached",
-      "RetryPolicyNotSet", "InternalServerError", "CancelRequested"};
+      "Unspecified",           "InProgress", "NonRetryableFailure", "Timeout", "MaximumAttemptsReached",
+      "RetryPolicyNotSet",     "InternalServerError", "CancelRequested",
+  };
 };
 
 template <typename E>

@@ -300,6 +300,16 @@ TEST(HistoryJsonErrors, TimesAreStrictRfc3339) {
   EXPECT_EQ(read.value().events[0].time.time_since_epoch(), -1ns);
 }
 
+TEST(HistoryJsonErrors, DeepNestingIsAnErrorNotAStackOverflow) {
+  const std::size_t depth = 200'000;  // Far past what a recursive parser's stack survives.
+  const std::string nested = std::string(depth, '[') + std::string(depth, ']');
+  EXPECT_EQ(error_of(R"({"events":)" + nested + "}").message, "events[0]: expected an event object, got array [...]");
+  EXPECT_EQ(error_of(one_event("TimerStarted", "timerStartedEventAttributes", R"({"timerId":)" + nested + "}"))
+                .message,
+            "events[0] (eventId 1): timerStartedEventAttributes.timerId: expected a string, got array [...]");
+  EXPECT_EQ(error_of(std::string(depth, '[')).code, sim::ErrorCode::kDecode);
+}
+
 // Any text at all: an error or a history, never an exception or a crash.
 RC_GTEST_PROP(HistoryJsonErrors, GarbageNeverThrows, ()) {
   const std::string valid = to_json(*testing::gen_history(), false);

@@ -320,7 +320,10 @@ DURO_CODEC_FIELDS(Message, version, body, extras);
 rc::Gen<Choice> gen_choice() {
   return rc::gen::mapcat(rc::gen::inRange<std::size_t>(0, std::variant_size_v<Choice>), [](std::size_t index) {
     switch (index) {
-      case 0: return rc::gen::just(Choice{});
+      // Not gen::just(Choice{}): g++ 12 at -O1 (the sanitizer build) warns
+      // falsely that moving a variant holding monostate reads uninitialized
+      // storage.
+      case 0: return rc::gen::map(rc::gen::arbitrary<bool>(), [](bool) { return Choice{std::in_place_index<0>}; });
       case 1: return rc::gen::map(rc::gen::arbitrary<std::uint32_t>(), [](std::uint32_t v) { return Choice{v}; });
       case 2: return rc::gen::map(rc::gen::arbitrary<std::string>(), [](std::string v) { return Choice{v}; });
       case 3:
