@@ -323,8 +323,10 @@ std::optional<sim::Duration> ExecutionMutator::workflow_retry_backoff(const Fail
 
 sim::Result<void> ExecutionMutator::signal(const std::string& signal_name, const Payload& input,
                                            const std::string& identity, const std::string& request_id) {
-  if (!state_.running()) return not_found("workflow execution already completed");
+  // A retry of a signal already delivered gets the first answer, even if
+  // the run closed since (its reply was lost, and the run went on).
   if (!request_id.empty() && state_.seen_request(request_id)) return {};
+  if (!state_.running()) return not_found("workflow execution already completed");
   if (sim::Result<void> ok = check_payload(input, "signal input"); !ok.ok()) return ok;
   if (state_.buffered_events.size() >= limits_.buffered_events_max) {
     return Error{ErrorCode::kOverloaded, "too many signals waiting for the workflow task"};
@@ -338,8 +340,8 @@ sim::Result<void> ExecutionMutator::signal(const std::string& signal_name, const
 sim::Result<void> ExecutionMutator::request_cancel(const std::string& cause, const std::string& identity,
                                                    const std::string& request_id,
                                                    std::optional<std::pair<WorkflowExecution, EventId>> external) {
-  if (!state_.running()) return not_found("workflow execution already completed");
   if (!request_id.empty() && state_.seen_request(request_id)) return {};
+  if (!state_.running()) return not_found("workflow execution already completed");
   if (!request_id.empty()) state_.remember_request(request_id);
   // A second request changes nothing: the workflow has been told.
   if (state_.cancel_requested) return {};

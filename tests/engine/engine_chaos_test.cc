@@ -6,6 +6,7 @@
 // history is well-formed (engine/history/history_validator.h).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -154,6 +155,8 @@ std::string summary(const History& history) {
 }
 
 struct SeedOutcome {
+  int crashes = 0;     // Applied during the run.
+  int partitions = 0;
   int acknowledged = 0;
   int completed = 0;
   std::vector<std::string> problems;
@@ -221,8 +224,9 @@ SeedOutcome run_seed(std::uint64_t seed, const std::string& profile_name, int wo
       const WorkflowExecution execution{workflow_id, started.value().run_id};
       if (expected.workflow_type == "timer_then_signal") {
         SignalWorkflowExecutionRequest signal{"signal/" + workflow_id, {workflow_id, {}}, "go", workflow_id, "client"};
-        if (!client->signal(signal, live_by).ok()) {
-          outcome.problems.push_back(workflow_id + ": signal never acknowledged");
+        sim::Result<Ack> signalled = client->signal(signal, live_by);
+        if (!signalled.ok()) {
+          outcome.problems.push_back(workflow_id + ": signal never acknowledged: " + sim::to_string(signalled.error()));
           return;
         }
       }
@@ -260,6 +264,11 @@ SeedOutcome run_seed(std::uint64_t seed, const std::string& profile_name, int wo
     });
   }
   world.run({.until = live_by + 15min});
+  for (const sim::AppliedFault& fault : world.fault_log()) {
+    if (fault.outcome != "applied") continue;
+    if (fault.action.kind == sim::FaultKind::kCrash) outcome.crashes++;
+    if (fault.action.kind == sim::FaultKind::kPartition) outcome.partitions++;
+  }
   return outcome;
 }
 
@@ -278,13 +287,22 @@ TEST(EngineChaos, EveryAcknowledgedStartClosesCorrectlyUnderChaos) {
   const std::uint64_t seeds = seeds_env ? std::strtoull(seeds_env, nullptr, 10) : 20;
   const std::uint64_t base = base_env ? std::strtoull(base_env, nullptr, 10) : 1000;
   int acknowledged = 0;
+  int crashes = 0;
+  int partitions = 0;
   for (std::uint64_t seed = base; seed < base + seeds; seed++) {
     const SeedOutcome outcome = run_seed(seed, "chaos", 12);
     for (const std::string& problem : outcome.problems) ADD_FAILURE() << "seed " << seed << ": " << problem;
     EXPECT_EQ(outcome.completed, outcome.acknowledged) << "seed " << seed;
     acknowledged += outcome.acknowledged;
+    crashes += outcome.crashes;
+    partitions += outcome.partitions;
   }
+  // The run was not vacuous: work was acknowledged, and the nemesis hit it.
   EXPECT_GT(acknowledged, 0);
+  EXPECT_GT(crashes, 0);
+  EXPECT_GT(partitions, 0);
+  std::printf("%llu seeds: %d starts acknowledged and checked, %d crashes, %d partitions\n",
+              static_cast<unsigned long long>(seeds), acknowledged, crashes, partitions);
 }
 
 }  // namespace
