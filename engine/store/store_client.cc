@@ -6,11 +6,16 @@ sim::Result<ShardRecord> StoreClient::get_shard(std::uint32_t shard_id, sim::Dur
   return rpc_.call<ShardRecord>(store_, kGetShardMethod, GetShardRequest{shard_id}, timeout);
 }
 
+// Mutations without a request id cannot be retried safely: a caller bug,
+// caught here as well as by the store (kInvalid).
+
 sim::Result<UpdateShardReply> StoreClient::update_shard(const UpdateShardRequest& request, sim::Duration timeout) {
+  DURO_ASSERT_MSG(!request.request_id.empty(), "UpdateShard without a request id");
   return rpc_.call<UpdateShardReply>(store_, kUpdateShardMethod, request, timeout);
 }
 
 sim::Result<WriteReply> StoreClient::write(const WriteRequest& request, sim::Duration timeout) {
+  DURO_ASSERT_MSG(!request.request_id.empty(), "Write without a request id");
   return rpc_.call<WriteReply>(store_, kWriteMethod, request, timeout);
 }
 
@@ -37,6 +42,7 @@ sim::Result<ReadTimerTasksReply> StoreClient::read_timer_tasks(const ReadTimerTa
 }
 
 sim::Result<WriteReply> StoreClient::complete_tasks(const CompleteTasksRequest& request, sim::Duration timeout) {
+  DURO_ASSERT_MSG(!request.request_id.empty(), "CompleteTasks without a request id");
   return rpc_.call<WriteReply>(store_, kCompleteTasksMethod, request, timeout);
 }
 
