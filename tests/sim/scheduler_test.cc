@@ -2,7 +2,10 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "sim/channel.h"
@@ -236,6 +239,60 @@ TEST(Scheduler, HugeTimeoutsMeanNever) {
   (void)sim.run();
   EXPECT_FALSE(waiter.done()) << "an overflowing deadline ended the wait at once";
   waiter.cancel();
+}
+
+TEST(Scheduler, EventsScheduledBehindASkippedTimerRunInOrder) {
+  // A wait answered at +1s leaves its timeout (+10s) queued; popping that
+  // dead timer does not move the clock, so the run can stop at +1s with
+  // +10s already popped, and what is scheduled next (+3s) lands before the
+  // last event popped. It must still run first, at its own time.
+  Simulator sim({.seed = 1});
+  Simulator::Scope scope(sim);
+  const NodeId node = sim.add_node("n");
+  auto promise = std::make_shared<Promise<int>>();
+  sim.spawn(node, "waiter", [future = promise->future()]() mutable { (void)future.get_for(10s); });
+  sim.schedule_after(1s, [promise] { promise->set_value(1); });
+  std::vector<std::pair<int, TimePoint>> ran;
+  sim.schedule_after(20s, [&] { ran.emplace_back(20, sim.now()); });
+  // Start the waiter, answer it, resume it, skip its dead timer.
+  RunResult result = sim.run({.events_max = 4});
+  ASSERT_EQ(result.reason, StopReason::kEventBudget);
+  ASSERT_EQ(sim.now(), kDefaultStartTime + 1s);
+  ASSERT_EQ(sim.events_pending(), 1u) << "only the +20s callback should be left";
+  sim.schedule_after(2s, [&] {
+    ran.emplace_back(3, sim.now());
+    sim.schedule_after(1s, [&] { ran.emplace_back(4, sim.now()); });
+  });
+  result = sim.run();
+  EXPECT_EQ(result.reason, StopReason::kQuiescent);
+  const std::vector<std::pair<int, TimePoint>> expected = {
+      {3, kDefaultStartTime + 3s}, {4, kDefaultStartTime + 4s}, {20, kDefaultStartTime + 20s}};
+  EXPECT_EQ(ran, expected);
+}
+
+RC_GTEST_PROP(SchedulerProperty, ShuffledTiesStillRunInTimeOrder,
+              (std::uint64_t seed, std::vector<std::uint8_t> delays_ms)) {
+  // Shuffled sequences reorder ties only: times never run out of order,
+  // including events scheduled at the current time from inside a callback.
+  Simulator sim({.seed = seed, .shuffle_ties = true});
+  Simulator::Scope scope(sim);
+  std::vector<Ran> ran;
+  int next_id = 0;
+  std::function<void(int, std::uint8_t)> schedule = [&](int depth, std::uint8_t delay) {
+    const int id = next_id++;
+    const TimePoint when = sim.now() + std::chrono::milliseconds{delay % 4};
+    sim.schedule_at(when, [&, id, when, depth, delay] {
+      ran.push_back(Ran{id, when, sim.now()});
+      if (depth < 3 && delay % 2 == 0) schedule(depth + 1, static_cast<std::uint8_t>(delay / 2));
+    });
+  };
+  for (const std::uint8_t delay : delays_ms) schedule(0, delay);
+  RC_ASSERT(sim.run().reason == StopReason::kQuiescent);
+  RC_ASSERT(static_cast<int>(ran.size()) == next_id);
+  for (std::size_t i = 0; i < ran.size(); i++) {
+    RC_ASSERT(ran[i].ran_at == ran[i].scheduled_for);
+    if (i > 0) RC_ASSERT(ran[i - 1].ran_at <= ran[i].ran_at);
+  }
 }
 
 }  // namespace
