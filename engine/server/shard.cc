@@ -302,6 +302,7 @@ sim::Result<void> Shard::write(const WorkflowExecution& execution, const Snapsho
     case store::WriteStatus::kOk:
       break;
     case store::WriteStatus::kShardOwnershipLost:
+      ownership_lost_ = true;
       stop("ShardOwnershipLost: " + reply.value().detail, true);
       return Error{ErrorCode::kUnavailable, "ShardOwnershipLost: shard " + std::to_string(shard_id_)};
     case store::WriteStatus::kConditionFailed:

@@ -82,6 +82,8 @@ class Shard : public std::enable_shared_from_this<Shard> {
   std::uint32_t id() const noexcept { return shard_id_; }
   std::int64_t range_id() const noexcept { return range_id_; }
   bool active() const noexcept { return active_; }
+  // The store refused a write with ShardOwnershipLost: another node took it.
+  bool ownership_lost() const noexcept { return ownership_lost_; }
   const ShardStats& stats() const noexcept { return stats_; }
 
   // Loads the task queues and starts processing. From a fiber of the node.
@@ -155,6 +157,7 @@ class Shard : public std::enable_shared_from_this<Shard> {
   const std::uint32_t shard_id_;
   const std::int64_t range_id_;
   bool active_ = false;
+  bool ownership_lost_ = false;
   bool stopped_ = false;
 
   std::map<store::ExecutionKey, Snapshot> cache_;

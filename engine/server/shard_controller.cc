@@ -63,6 +63,7 @@ void ShardController::reconcile() {
     if (held != shards_.end() && !held->second.shard->active()) {
       // It stopped on its own (lost, or a write of unknown outcome): take
       // it again if it is still ours, which fences whatever was in flight.
+      if (held->second.shard->ownership_lost()) stats_.lost++;
       drop(shard_id, "stopped");
       held = shards_.end();
     }

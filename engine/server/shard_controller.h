@@ -36,7 +36,7 @@ namespace duro::engine {
 
 struct ShardControllerStats {
   std::uint64_t acquired = 0;
-  std::uint64_t lost = 0;
+  std::uint64_t lost = 0;  // A renewal or a write was refused: another node took the shard.
   std::uint64_t released = 0;
   std::uint64_t renewals = 0;
 };

@@ -221,6 +221,7 @@ void Shard::ack_loop() {
     if (!active_) return;
     if (!reply.ok()) continue;  // Deleted or not, the ids stay listed: deleting twice is harmless.
     if (reply.value().status == store::WriteStatus::kShardOwnershipLost) {
+      ownership_lost_ = true;
       stop("ShardOwnershipLost while deleting completed tasks", true);
       return;
     }
