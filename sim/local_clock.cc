@@ -4,10 +4,11 @@
 
 namespace duro::sim {
 
-TimePoint LocalClock::true_at(TimePoint local) const noexcept {
-  // local = t + offset + (t - anchor) * d   =>   t = anchor + (local - offset - anchor) / (1 + d)
+TimePoint LocalClock::true_at(TimePoint reading, Duration offset) const noexcept {
+  // reading = t + offset + (t - anchor) * d   =>   t = anchor + (reading - offset - anchor) / (1 + d)
   __extension__ using Int128 = __int128;
-  const Int128 shifted_ns = Int128{local.time_since_epoch().count()} - offset_.count() - anchor_.time_since_epoch().count();
+  const Int128 shifted_ns =
+      Int128{reading.time_since_epoch().count()} - offset.count() - anchor_.time_since_epoch().count();
   const Int128 t_ns = anchor_.time_since_epoch().count() + shifted_ns * 1'000'000'000 / (1'000'000'000 + drift_ppb_);
   // Saturate: "never" stays never, whatever the offset and drift.
   if (t_ns >= INT64_MAX) return TimePoint::max();
@@ -31,6 +32,7 @@ void LocalClock::set_drift_ppb(std::int64_t drift_ppb) noexcept {
   // Fold the drift so far into the offset and restart the anchor now.
   const TimePoint now = sim_->now();
   offset_ += drift_since_anchor(now);
+  monotonic_offset_ += drift_since_anchor(now);
   anchor_ = now;
   drift_ppb_ = drift_ppb;
 }

@@ -13,6 +13,10 @@
 // starts; a jump during the sleep does not move the wake-up (the timer is
 // armed against the machine's monotonic clock, as timerfd and friends are).
 //
+// The monotonic clock (CLOCK_MONOTONIC) is read here too: the same crystal,
+// so the same drift, but never stepped. It suits measuring how much time
+// passed; its readings mean nothing to another node.
+//
 // Drift is in parts per billion and applied in integer arithmetic, so a
 // local reading is exact and the same everywhere.
 #pragma once
@@ -31,7 +35,7 @@ class LocalClock {
   static constexpr std::int64_t kDriftPpbMax = 10'000'000;
 
   explicit LocalClock(Simulator& sim, Duration offset = Duration{0}, std::int64_t drift_ppb = 0)
-      : sim_(&sim), anchor_(sim.now()), offset_(offset), drift_ppb_(drift_ppb) {
+      : sim_(&sim), anchor_(sim.now()), offset_(offset), monotonic_offset_(offset), drift_ppb_(drift_ppb) {
     DURO_ASSERT(drift_ppb >= -kDriftPpbMax && drift_ppb <= kDriftPpbMax);
   }
 
@@ -44,7 +48,12 @@ class LocalClock {
 
   // The true instant at which this clock will read `local` (inverse of
   // local_at, exact to within one nanosecond of rounding).
-  TimePoint true_at(TimePoint local) const noexcept;
+  TimePoint true_at(TimePoint local) const noexcept { return true_at(local, offset_); }
+
+  // The monotonic clock: drifts as the local clock does, ignores jumps.
+  TimePoint monotonic_now() const noexcept { return sim_->now() + monotonic_offset_ + drift_since_anchor(sim_->now()); }
+  // The true instant at which the monotonic clock will read `monotonic`.
+  TimePoint monotonic_true_at(TimePoint monotonic) const noexcept { return true_at(monotonic, monotonic_offset_); }
 
   // Sleeps the calling fiber until this clock reads `local` (or at least
   // until now, if that is past).
@@ -59,6 +68,7 @@ class LocalClock {
   std::int64_t drift_ppb() const noexcept { return drift_ppb_; }
 
  private:
+  TimePoint true_at(TimePoint reading, Duration offset) const noexcept;
   Duration drift_since_anchor(TimePoint t) const noexcept {
     // 128-bit product: a year of nanoseconds times 10^7 ppb overflows 64.
     __extension__ using Int128 = __int128;
@@ -69,6 +79,7 @@ class LocalClock {
   Simulator* sim_;
   TimePoint anchor_;
   Duration offset_;
+  Duration monotonic_offset_;  // offset_ without the jumps.
   std::int64_t drift_ppb_;
 };
 

@@ -78,6 +78,13 @@ void ExecutionMutator::buffer_event(HistoryEvent event) {
   mutation_.state_changed = true;
 }
 
+bool ExecutionMutator::stale_reference(EventId event_id) {
+  DURO_ASSERT(event_id > 0);
+  if (event_id < state_.next_event_id) return false;
+  mutation_.stale_reference = true;
+  return true;
+}
+
 void ExecutionMutator::flush_buffered_events() {
   std::vector<HistoryEvent> buffered = std::move(state_.buffered_events);
   state_.buffered_events.clear();
@@ -1070,7 +1077,11 @@ bool ExecutionMutator::redispatch(const RedispatchTimer& timer) {
 void ExecutionMutator::child_started(EventId initiated_event_id, const std::string& run_id) {
   if (!state_.running()) return;
   auto it = state_.children.find(initiated_event_id);
-  if (it == state_.children.end() || !it->second.run_id.empty()) return;
+  if (it == state_.children.end()) {
+    (void)stale_reference(initiated_event_id);
+    return;
+  }
+  if (!it->second.run_id.empty()) return;
   ChildInfo& child = it->second;
   child.run_id = run_id;
   if (state_.workflow_task_started()) {
@@ -1091,7 +1102,11 @@ void ExecutionMutator::child_started(EventId initiated_event_id, const std::stri
 void ExecutionMutator::child_start_failed(EventId initiated_event_id, StartChildFailedCause cause) {
   if (!state_.running()) return;
   auto it = state_.children.find(initiated_event_id);
-  if (it == state_.children.end() || !it->second.run_id.empty()) return;
+  if (it == state_.children.end()) {
+    (void)stale_reference(initiated_event_id);
+    return;
+  }
+  if (!it->second.run_id.empty()) return;
   const ChildInfo child = it->second;
   state_.children.erase(it);
   add_external_event(StartChildWorkflowExecutionFailed{child.workflow_id, child.workflow_type, cause,
@@ -1103,7 +1118,10 @@ void ExecutionMutator::child_closed(EventId initiated_event_id, const WorkflowEx
                                     const HistoryEvent& close_event) {
   if (!state_.running()) return;
   auto it = state_.children.find(initiated_event_id);
-  if (it == state_.children.end()) return;
+  if (it == state_.children.end()) {
+    (void)stale_reference(initiated_event_id);
+    return;
+  }
   if (it->second.run_id.empty()) child_started(initiated_event_id, child_execution.run_id);
   it = state_.children.find(initiated_event_id);
   DURO_ASSERT(it != state_.children.end());
@@ -1132,7 +1150,10 @@ void ExecutionMutator::child_closed(EventId initiated_event_id, const WorkflowEx
 void ExecutionMutator::external_delivered(EventId initiated_event_id) {
   if (!state_.running()) return;
   auto it = state_.externals.find(initiated_event_id);
-  if (it == state_.externals.end()) return;
+  if (it == state_.externals.end()) {
+    (void)stale_reference(initiated_event_id);
+    return;
+  }
   const ExternalInfo external = it->second;
   state_.externals.erase(it);
   if (external.cancel) {
@@ -1146,7 +1167,10 @@ void ExecutionMutator::external_delivered(EventId initiated_event_id) {
 void ExecutionMutator::external_failed(EventId initiated_event_id, ExternalFailedCause cause) {
   if (!state_.running()) return;
   auto it = state_.externals.find(initiated_event_id);
-  if (it == state_.externals.end()) return;
+  if (it == state_.externals.end()) {
+    (void)stale_reference(initiated_event_id);
+    return;
+  }
   const ExternalInfo external = it->second;
   state_.externals.erase(it);
   if (external.cancel) {

@@ -53,6 +53,10 @@ struct Mutation {
   bool closed = false;  // The run closed in this mutation.
   bool state_changed = false;  // The state changed without events or tasks (a heartbeat).
   std::vector<std::string> warnings;  // For the server's log (history size).
+  // Not a change: the op named an event this copy of the run does not have
+  // yet (its id is at or after next_event_id), so the copy is stale (a cache
+  // on an owner that lost the shard); the caller re-reads the run.
+  bool stale_reference = false;
 
   bool empty() const noexcept {
     return events.empty() && transfer.empty() && timers.empty() && !new_run && !closed && !state_changed;
@@ -161,6 +165,9 @@ class ExecutionMutator {
   void add_external_event(EventAttributes attributes);
   void buffer_event(HistoryEvent event);
   void flush_buffered_events();
+  // For an op whose target was not found: true (and the mutation marked
+  // stale) when the event it names is newer than this copy of the run.
+  bool stale_reference(EventId event_id);
   void schedule_workflow_task(sim::Duration backoff = sim::Duration{0});
   void dispatch_activity(ActivityInfo& activity);
   void add_timer(sim::TimePoint fire_time, TimerKind kind);

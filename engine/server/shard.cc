@@ -35,8 +35,11 @@ struct Shard::Locked {
   ~Locked() { shard->unlock(workflow_id); }
 };
 
-Shard::Shard(Context context, std::uint32_t shard_id, std::int64_t range_id)
-    : context_(std::move(context)), shard_id_(shard_id), range_id_(range_id) {
+Shard::Shard(Context context, std::uint32_t shard_id, std::int64_t range_id, sim::TimePoint time_floor)
+    : context_(std::move(context)),
+      shard_id_(shard_id),
+      range_id_(range_id),
+      clock_(context_.env->clock(), time_floor) {
   DURO_ASSERT(range_id > 0);
   DURO_ASSERT(shard_id < context_.options->shard_count);
   // Task ids rise across owners: each range id owns its own block.
@@ -56,7 +59,6 @@ void Shard::cancel_fibers() {
   }
 }
 
-sim::TimePoint Shard::local_now() const { return context_.env->now(); }
 
 sim::TimePoint Shard::deadline_after(sim::Duration duration) const { return context_.env->sim().deadline_after(duration); }
 
@@ -75,7 +77,7 @@ std::int64_t Shard::next_task_id() {
 sim::Result<void> Shard::start() {
   DURO_ASSERT(!active_ && !stopped_);
   if (sim::Result<void> loaded = load_transfer_tasks(); !loaded.ok()) return loaded;
-  if (sim::Result<void> loaded = load_timer_tasks(local_now() + context_.options->timer_lookahead); !loaded.ok()) {
+  if (sim::Result<void> loaded = load_timer_tasks(now() + context_.options->timer_lookahead); !loaded.ok()) {
     return loaded;
   }
   active_ = true;
@@ -155,15 +157,18 @@ sim::Result<std::string> Shard::resolve_run(const std::string& workflow_id) {
   return current.value().record.run_id;
 }
 
-sim::Result<Shard::Snapshot> Shard::load_locked(const WorkflowExecution& execution) {
+sim::Result<Shard::Snapshot> Shard::load_locked(const WorkflowExecution& execution, bool* from_cache) {
   if (!active_) return not_owned(shard_id_);
   WorkflowExecution resolved = execution;
+  if (from_cache != nullptr) *from_cache = true;
   if (resolved.run_id.empty()) {
+    if (from_cache != nullptr && !current_runs_.contains(execution.workflow_id)) *from_cache = false;
     sim::Result<std::string> run = resolve_run(execution.workflow_id);
     if (!run.ok()) return run.error();
     resolved.run_id = run.value();
   }
   if (auto it = cache_.find(key_of(resolved)); it != cache_.end()) return it->second;
+  if (from_cache != nullptr) *from_cache = false;
   stats_.cache_misses++;
   sim::Result<store::GetExecutionReply> reply = context_.router->store<store::GetExecutionReply>(
       store::kGetExecutionMethod, store::GetExecutionRequest{key_of(resolved)});
@@ -199,14 +204,31 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
   sim::Result<sim::Mutex*> locked = lock(execution.workflow_id);
   if (!locked.ok()) return locked.error();
   Locked guard{this, execution.workflow_id};
+  bool rechecked = false;
   for (int attempt = 0; attempt < kUpdateAttemptsMax; attempt++) {
-    sim::Result<Snapshot> before = load_locked(execution);
+    bool from_cache = false;
+    sim::Result<Snapshot> before = load_locked(execution, &from_cache);
     if (!before.ok()) return before.error();
     Snapshot after = before.value();
-    ExecutionMutator mutator(after.state, local_now(), context_.options->limits);
+    ExecutionMutator mutator(after.state, now(), context_.options->limits);
     sim::Result<void> result = op(mutator);
     Mutation mutation = mutator.take_mutation();
-    if (mutation.empty()) return result;
+    if (mutation.empty()) {
+      // A refusal, or a no-op because the target is missing, decided on a
+      // cached copy may only mean the copy is stale: this node lost the
+      // shard for a while and the run moved on under another owner. Writes
+      // are fenced; decisions that write nothing are not, so they are made
+      // again on what the store holds before anyone is told.
+      const bool refused = mutation.stale_reference || (!result.ok() && result.error().code == ErrorCode::kNotFound);
+      if (refused && from_cache && !rechecked) {
+        rechecked = true;
+        stats_.stale_rechecks++;
+        forget(after.state.execution);
+        forget(execution);
+        continue;
+      }
+      return result;
+    }
     for (const std::string& warning : mutation.warnings) {
       if (context_.on_warning) context_.on_warning(warning);
     }
@@ -355,7 +377,7 @@ sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStar
         sim::Result<Snapshot> before = load_locked(running);
         if (!before.ok()) return before.error();
         Snapshot after = before.value();
-        ExecutionMutator mutator(after.state, local_now(), context_.options->limits);
+        ExecutionMutator mutator(after.state, now(), context_.options->limits);
         sim::Result<void> signalled =
             mutator.signal(*request.signal_name, request.signal_input, request.identity, request.request_id);
         if (!signalled.ok()) return signalled.error();
@@ -401,7 +423,7 @@ sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStar
   args.signal_name = request.signal_name;
   args.signal_input = request.signal_input;
   args.signal_request_id = request.signal_name ? request.request_id : std::string{};
-  sim::Result<NewRun> run = ExecutionMutator::start(args, local_now(), context_.options->limits);
+  sim::Result<NewRun> run = ExecutionMutator::start(args, now(), context_.options->limits);
   if (!run.ok()) return run.error();
   Snapshot before;
   Snapshot after{run.value().state, 0};

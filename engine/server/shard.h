@@ -39,6 +39,7 @@
 #include "engine/server/mutable_state.h"
 #include "engine/server/router.h"
 #include "engine/server/server_options.h"
+#include "engine/server/shard_clock.h"
 #include "engine/store/store_api.h"
 #include "sim/env.h"
 #include "sim/mutex.h"
@@ -52,6 +53,7 @@ struct ShardStats {
   std::uint64_t timer_tasks_done = 0;
   std::uint64_t task_retries = 0;
   std::uint64_t cache_misses = 0;
+  std::uint64_t stale_rechecks = 0;  // Refusals decided again on a fresh read.
 };
 
 class Shard : public std::enable_shared_from_this<Shard> {
@@ -74,13 +76,17 @@ class Shard : public std::enable_shared_from_this<Shard> {
     std::uint64_t version = 0;
   };
 
-  Shard(Context context, std::uint32_t shard_id, std::int64_t range_id);
+  // `time_floor`: the shard time its previous owner last recorded (see
+  // shard_clock.h).
+  Shard(Context context, std::uint32_t shard_id, std::int64_t range_id, sim::TimePoint time_floor);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
   std::uint32_t id() const noexcept { return shard_id_; }
   std::int64_t range_id() const noexcept { return range_id_; }
+  // The shard's time: event timestamps and timer deadlines are on it.
+  sim::TimePoint now() const noexcept { return clock_.now(); }
   bool active() const noexcept { return active_; }
   // The store refused a write with ShardOwnershipLost: another node took it.
   bool ownership_lost() const noexcept { return ownership_lost_; }
@@ -118,7 +124,9 @@ class Shard : public std::enable_shared_from_this<Shard> {
  private:
   struct Locked;
   sim::Result<std::string> resolve_run(const std::string& workflow_id);
-  sim::Result<Snapshot> load_locked(const WorkflowExecution& execution);
+  // `from_cache`, if given, says whether the copy came from the cache (it
+  // may be stale if this node lost the shard) or was just read.
+  sim::Result<Snapshot> load_locked(const WorkflowExecution& execution, bool* from_cache = nullptr);
   sim::Result<sim::Mutex*> lock(const std::string& workflow_id);
   void unlock(const std::string& workflow_id);
   // Writes the mutation of `execution` from `before` to `after`.
@@ -149,13 +157,13 @@ class Shard : public std::enable_shared_from_this<Shard> {
   sim::Result<void> execute_external(const WorkflowExecution& source, EventId initiated_event_id);
   sim::Result<void> execute_close(const WorkflowExecution& execution);
   sim::Result<HistoryEvent> read_event(const WorkflowExecution& execution, EventId event_id);
-  sim::TimePoint local_now() const;
   void cancel_fibers();
   sim::TimePoint deadline_after(sim::Duration duration) const;
 
   Context context_;
   const std::uint32_t shard_id_;
   const std::int64_t range_id_;
+  const ShardClock clock_;
   bool active_ = false;
   bool ownership_lost_ = false;
   bool stopped_ = false;

@@ -5,6 +5,13 @@
 #include "sim/assert.h"
 
 namespace duro::engine {
+namespace {
+
+std::string record_data(const Shard& shard) {
+  return sim::encode(ShardRecordData{shard.now().time_since_epoch().count()});
+}
+
+}  // namespace
 
 ShardController::ShardController(sim::Env& env, Router& router, Membership& membership, const ServerOptions& options,
                                  std::string node_name, std::function<void(const std::string&)> log)
@@ -96,6 +103,10 @@ void ShardController::acquire(std::uint32_t shard_id) {
     if (env_.now() - watched.since < 3 * options_.lease) return;
     free = true;
   }
+  sim::Result<ShardRecordData> data = decode_shard_record_data(current.data);
+  // The store checksums what it keeps: bytes that do not decode are a bug here.
+  DURO_ASSERT_MSG(data.ok(), "a shard record's data does not decode");
+  const sim::TimePoint time_floor{sim::Duration{data.value().shard_time_ns}};
   const sim::TimePoint sent_at = env_.now();
   store::UpdateShardRequest update{request_id(), current.range_id,
                                    store::ShardRecord{shard_id, current.range_id + 1, node_name_, 0, current.data}};
@@ -110,7 +121,7 @@ void ShardController::acquire(std::uint32_t shard_id) {
                            log_("shard " + std::to_string(id) + " stopped: " + why);
                          },
                          log_};
-  auto shard = std::make_shared<Shard>(std::move(context), shard_id, range_id);
+  auto shard = std::make_shared<Shard>(std::move(context), shard_id, range_id, time_floor);
   Held& held = shards_[shard_id];
   held.shard = shard;
   held.renewed_at = sent_at;
@@ -129,8 +140,9 @@ void ShardController::acquire(std::uint32_t shard_id) {
 void ShardController::renew(std::uint32_t shard_id, Held& held) {
   const std::int64_t range_id = held.shard->range_id();
   const sim::TimePoint sent_at = env_.now();
-  store::UpdateShardRequest update{request_id(), range_id,
-                                   store::ShardRecord{shard_id, range_id, node_name_, held.lease_epoch + 1, {}}};
+  store::UpdateShardRequest update{
+      request_id(), range_id,
+      store::ShardRecord{shard_id, range_id, node_name_, held.lease_epoch + 1, record_data(*held.shard)}};
   sim::Result<store::UpdateShardReply> reply =
       router_.store<store::UpdateShardReply>(store::kUpdateShardMethod, update);
   auto it = shards_.find(shard_id);
@@ -153,11 +165,12 @@ void ShardController::release(std::uint32_t shard_id) {
   auto it = shards_.find(shard_id);
   DURO_ASSERT(it != shards_.end());
   const std::int64_t range_id = it->second.shard->range_id();
+  const std::string data = record_data(*it->second.shard);
   drop(shard_id, "released to its new owner");
   stats_.released++;
   // Best effort: if this fails, the new owner waits for our membership
   // entry to lapse or the lease epoch to stall.
-  store::UpdateShardRequest update{request_id(), range_id, store::ShardRecord{shard_id, range_id, "", 0, {}}};
+  store::UpdateShardRequest update{request_id(), range_id, store::ShardRecord{shard_id, range_id, "", 0, data}};
   (void)router_.store<store::UpdateShardReply>(store::kUpdateShardMethod, update);
 }
 

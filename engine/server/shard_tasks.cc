@@ -136,10 +136,9 @@ void Shard::run_transfer(std::int64_t task_id, TransferTaskInfo task) {
 
 void Shard::timer_loop() {
   sim::Simulator& sim = context_.env->sim();
-  sim::LocalClock& clock = context_.env->clock();
   const sim::Duration lookahead = context_.options->timer_lookahead;
   while (active_) {
-    const sim::TimePoint now = local_now();
+    const sim::TimePoint now = this->now();
     if (timers_loaded_up_to_ - now < lookahead / 2) {
       sim::Result<void> loaded = load_timer_tasks(now + lookahead);
       if (!loaded.ok()) {
@@ -148,7 +147,7 @@ void Shard::timer_loop() {
         continue;
       }
     }
-    sim::TimePoint wake_local = timers_loaded_up_to_ - lookahead / 2;
+    sim::TimePoint wake_at = timers_loaded_up_to_ - lookahead / 2;
     if (!timers_pending_.empty()) {
       const auto& [key, task] = *timers_pending_.begin();
       if (task.fire_time <= now) {
@@ -165,15 +164,15 @@ void Shard::timer_loop() {
                                                 }));
           continue;
         }
-        wake_local = sim::TimePoint::max();  // An executor finishing wakes us.
+        wake_at = sim::TimePoint::max();  // An executor finishing wakes us.
       } else {
-        wake_local = std::min(wake_local, task.fire_time);
+        wake_at = std::min(wake_at, task.fire_time);
       }
     }
     std::erase_if(fibers_, [](const sim::FiberHandle& fiber) { return fiber.done(); });
     timer_waiter_ = sim.begin_wait();
     timer_waiting_ = true;
-    sim::TimePoint deadline = wake_local == sim::TimePoint::max() ? wake_local : clock.true_at(wake_local);
+    sim::TimePoint deadline = wake_at == sim::TimePoint::max() ? wake_at : clock_.true_at(wake_at);
     // true_at rounds: waking a nanosecond early would find nothing due and
     // wait for the same instant again, forever. Always move time forward.
     if (deadline <= sim.now()) deadline = sim.now() + sim::Duration{1};

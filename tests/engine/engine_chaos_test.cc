@@ -236,6 +236,11 @@ SeedOutcome run_seed(std::uint64_t seed, const std::string& profile_name, int wo
         if (sim::Result<History> history = client->history({workflow_id, {}}, live_by + 10min); history.ok()) {
           events = summary(history.value());
         }
+        if (expected.workflow_type == "parent") {
+          if (sim::Result<History> child = client->history({workflow_id + "-child", {}}, live_by + 10min); child.ok()) {
+            events += "; the child's history: " + summary(child.value());
+          }
+        }
         outcome.problems.push_back(workflow_id + " (" + expected.workflow_type + "): not closed within " +
                                    sim::format_duration(kLivenessBound) + " of the quiet phase: " +
                                    sim::to_string(result.error()) + "; history: " + events);

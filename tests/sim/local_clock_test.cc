@@ -42,6 +42,26 @@ TEST(LocalClock, SetDriftKeepsTheReadingContinuous) {
   EXPECT_EQ(clock.now(), before + 100s - 50ms);
 }
 
+TEST(LocalClock, TheMonotonicClockDriftsButIgnoresJumps) {
+  Simulator sim({.seed = 1});
+  Simulator::Scope scope(sim);
+  LocalClock clock(sim, 5s, 1'000'000);  // 1 ms per second fast.
+  const TimePoint start = clock.monotonic_now();
+  clock.jump(-3min);
+  clock.jump(40s);
+  sim.schedule_after(1000s, [] {});
+  (void)sim.run();
+  EXPECT_EQ(clock.monotonic_now() - start, 1000s + 1s);
+  EXPECT_EQ(clock.now() - clock.monotonic_now(), -3min + 40s);
+  clock.set_drift_ppb(0);
+  const TimePoint before = clock.monotonic_now();
+  sim.schedule_after(10s, [] {});
+  (void)sim.run();
+  EXPECT_EQ(clock.monotonic_now(), before + 10s);
+  // Its inverse, for arming a wait on it.
+  EXPECT_EQ(clock.monotonic_true_at(before + 20s), sim.now() + 10s);
+}
+
 RC_GTEST_PROP(LocalClockProperty, TrueAtInvertsLocalAt,
               (std::int32_t offset_ms, std::int32_t drift_ppb, std::uint32_t ahead_ms)) {
   Simulator sim({.seed = 1});
