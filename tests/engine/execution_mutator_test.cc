@@ -1,0 +1,338 @@
+// ExecutionMutator: the history rules as pure functions of (state, input),
+// without a store, a shard or a network. Every test ends by validating the
+// history it built.
+#include "engine/server/execution_mutator.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/history/history_validator.h"
+
+namespace duro::engine {
+namespace {
+
+using namespace std::chrono_literals;
+
+// One run and the history its mutations wrote.
+class TestRun {
+ public:
+  TestRun() {
+    StartArgs args;
+    args.execution = {"wf", "run-1"};
+    args.workflow_type = "type";
+    args.task_queue = TaskQueue{"q"};
+    args.request_id = "start-1";
+    sim::Result<NewRun> run = ExecutionMutator::start(args, now_, limits_);
+    EXPECT_TRUE(run.ok());
+    state_ = run.value().state;
+    history_.events = run.value().events;
+    timers_ = run.value().timers;
+  }
+
+  // Applies `op` through a fresh mutator, as a shard would, and keeps what it wrote.
+  template <typename Op>
+  auto apply(Op op) {
+    ExecutionMutator mutator(state_, now_, limits_);
+    auto result = op(mutator);
+    last_ = mutator.take_mutation();
+    for (const HistoryEvent& event : last_.events) history_.events.push_back(event);
+    for (const TimerTaskInfo& timer : last_.timers) timers_.push_back(timer);
+    return result;
+  }
+
+  void start_workflow_task() {
+    const WorkflowTaskInfo task = state_.workflow_task;
+    ASSERT_NE(task.scheduled_event_id, 0) << "no workflow task outstanding";
+    ASSERT_TRUE(apply([&](ExecutionMutator& m) {
+                  return m.record_workflow_task_started(task.scheduled_event_id, task.attempt, "poll", "worker");
+                }).ok());
+  }
+  TaskToken workflow_token() const {
+    const WorkflowTaskInfo& task = state_.workflow_task;
+    return TaskToken{TaskToken::Kind::kWorkflow, state_.execution, task.scheduled_event_id, task.started_event_id,
+                     task.attempt, {}, {}};
+  }
+  sim::Result<void> complete(std::vector<Command> commands) {
+    RespondWorkflowTaskCompletedRequest request;
+    request.commands = std::move(commands);
+    request.identity = "worker";
+    const TaskToken token = workflow_token();
+    return apply([&](ExecutionMutator& m) { return m.complete_workflow_task(token, request, random_); });
+  }
+  // Starts activity `scheduled` (its current attempt) and returns its token.
+  TaskToken start_activity(EventId scheduled) {
+    const std::int32_t attempt = state_.activities.at(scheduled).attempt;
+    EXPECT_TRUE(apply([&](ExecutionMutator& m) {
+                  return m.record_activity_task_started(scheduled, attempt, "poll-" + std::to_string(attempt), "w");
+                }).ok());
+    return TaskToken{TaskToken::Kind::kActivity, state_.execution, scheduled, 0, attempt, {}, {}};
+  }
+  // The last timer task written of kind T.
+  template <typename T>
+  const TimerTaskInfo* last_timer() const {
+    for (auto it = timers_.rbegin(); it != timers_.rend(); ++it) {
+      if (std::holds_alternative<T>(it->kind)) return &*it;
+    }
+    return nullptr;
+  }
+  std::vector<EventType> types() const {
+    std::vector<EventType> out;
+    for (const HistoryEvent& event : history_.events) out.push_back(event.type());
+    return out;
+  }
+  void expect_valid() const {
+    for (const std::string& violation : validate_history(history_)) ADD_FAILURE() << violation;
+  }
+
+  MutableState& state() { return state_; }
+  const Mutation& last() const { return last_; }
+  void advance(sim::Duration by) { now_ += by; }
+  sim::TimePoint now() const { return now_; }
+
+ private:
+  ServerLimits limits_;
+  sim::TimePoint now_ = sim::TimePoint{} + 24h;
+  sim::Random random_{7};
+  MutableState state_;
+  History history_;
+  std::vector<TimerTaskInfo> timers_;
+  Mutation last_;
+};
+
+ScheduleActivityTask activity(const std::string& id, std::optional<RetryPolicy> retry = std::nullopt) {
+  ScheduleActivityTask command;
+  command.activity_id = id;
+  command.activity_type = "act";
+  command.start_to_close_timeout = 30s;
+  command.retry_policy = std::move(retry);
+  return command;
+}
+
+TEST(ExecutionMutator, ASignalDuringATaskIsBufferedAndACloseThenIsRefused) {
+  TestRun run;
+  run.start_workflow_task();
+  ASSERT_TRUE(run.apply([](ExecutionMutator& m) { return m.signal("go", "x", "client", "sig-1"); }).ok());
+  // Buffered: no event yet, but the state must be written.
+  EXPECT_TRUE(run.last().events.empty());
+  EXPECT_TRUE(run.last().state_changed);
+  EXPECT_EQ(run.state().buffered_events.size(), 1u);
+
+  // The code decided to close without having seen the signal.
+  sim::Result<void> closed = run.complete({CompleteWorkflowExecution{"done"}});
+  ASSERT_FALSE(closed.ok());
+  EXPECT_NE(closed.error().message.find("UnhandledCommand"), std::string::npos) << closed.error().message;
+  EXPECT_TRUE(run.state().running());
+  EXPECT_EQ(run.types(), (std::vector<EventType>{EventType::kWorkflowExecutionStarted,
+                                                 EventType::kWorkflowTaskScheduled, EventType::kWorkflowTaskStarted,
+                                                 EventType::kWorkflowTaskFailed, EventType::kWorkflowExecutionSignaled,
+                                                 EventType::kWorkflowTaskScheduled}));
+  // An unhandled command is not the code's failure: no backoff, no strike.
+  EXPECT_EQ(run.state().workflow_task_failures, 0);
+
+  // The next task sees the signal and may close.
+  run.start_workflow_task();
+  ASSERT_TRUE(run.complete({CompleteWorkflowExecution{"done"}}).ok());
+  EXPECT_FALSE(run.state().running());
+  EXPECT_TRUE(run.last().closed);
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, ARepeatedSignalRequestIsAppliedOnce) {
+  TestRun run;
+  ASSERT_TRUE(run.apply([](ExecutionMutator& m) { return m.signal("go", "x", "client", "sig-1"); }).ok());
+  const std::size_t events = run.types().size();
+  ASSERT_TRUE(run.apply([](ExecutionMutator& m) { return m.signal("go", "x", "client", "sig-1"); }).ok());
+  EXPECT_EQ(run.types().size(), events);
+  EXPECT_TRUE(run.last().events.empty());
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, ActivityFailuresRetryWithBackoffUntilTheAttemptsRunOut) {
+  TestRun run;
+  run.start_workflow_task();
+  RetryPolicy retry;
+  retry.initial_interval = 2s;
+  retry.backoff_coefficient = 3.0;
+  retry.maximum_attempts = 3;
+  ASSERT_TRUE(run.complete({activity("a", retry)}).ok());
+  const EventId scheduled = run.state().activities.begin()->first;
+  const Failure boom{"Boom", "it broke", {}, false, TimeoutType::kNone, "activity"};
+
+  std::vector<sim::Duration> backoffs;
+  for (int attempt = 1; attempt <= 2; attempt++) {
+    const TaskToken token = run.start_activity(scheduled);
+    ASSERT_TRUE(run.apply([&](ExecutionMutator& m) { return m.fail_activity(token, boom, {}, "w"); }).ok());
+    // A retried failure writes no event: only a retry timer.
+    EXPECT_TRUE(run.last().events.empty());
+    const TimerTaskInfo* timer = run.last_timer<ActivityRetryTimer>();
+    ASSERT_NE(timer, nullptr);
+    backoffs.push_back(timer->fire_time - run.now());
+    run.advance(timer->fire_time - run.now());
+    const ActivityRetryTimer due = std::get<ActivityRetryTimer>(timer->kind);
+    run.apply([&](ExecutionMutator& m) {
+      m.activity_retry(due);
+      return 0;
+    });
+    EXPECT_EQ(run.state().activities.at(scheduled).attempt, attempt + 1);
+  }
+  EXPECT_EQ(backoffs, (std::vector<sim::Duration>{2s, 6s}));
+
+  // The third attempt is the last: its failure closes the activity.
+  const TaskToken token = run.start_activity(scheduled);
+  ASSERT_TRUE(run.apply([&](ExecutionMutator& m) { return m.fail_activity(token, boom, {}, "w"); }).ok());
+  EXPECT_TRUE(run.state().activities.empty());
+  const std::vector<EventType> types = run.types();
+  EXPECT_EQ(types[types.size() - 3], EventType::kActivityTaskStarted);
+  EXPECT_EQ(types[types.size() - 2], EventType::kActivityTaskFailed);
+  EXPECT_EQ(types.back(), EventType::kWorkflowTaskScheduled);
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, ANonRetryableFailureTypeClosesTheActivityAtOnce) {
+  TestRun run;
+  run.start_workflow_task();
+  RetryPolicy retry;
+  retry.non_retryable_error_types = {"Fatal"};
+  ASSERT_TRUE(run.complete({activity("a", retry)}).ok());
+  const EventId scheduled = run.state().activities.begin()->first;
+  const TaskToken token = run.start_activity(scheduled);
+  const Failure fatal{"Fatal", "no point retrying", {}, false, TimeoutType::kNone, "activity"};
+  ASSERT_TRUE(run.apply([&](ExecutionMutator& m) { return m.fail_activity(token, fatal, {}, "w"); }).ok());
+  EXPECT_TRUE(run.state().activities.empty());
+  EXPECT_EQ(run.types()[run.types().size() - 2], EventType::kActivityTaskFailed);
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, AStaleActivityTokenChangesNothing) {
+  TestRun run;
+  run.start_workflow_task();
+  ASSERT_TRUE(run.complete({activity("a")}).ok());
+  const EventId scheduled = run.state().activities.begin()->first;
+  TaskToken token = run.start_activity(scheduled);
+  token.attempt = 2;  // An attempt that never ran.
+  sim::Result<void> done = run.apply([&](ExecutionMutator& m) { return m.complete_activity(token, "r", "w"); });
+  ASSERT_FALSE(done.ok());
+  EXPECT_EQ(done.error().code, sim::ErrorCode::kNotFound);
+  EXPECT_TRUE(run.last().empty());
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, AStartToCloseTimeoutRetriesThenTimesOut) {
+  TestRun run;
+  run.start_workflow_task();
+  RetryPolicy retry;
+  retry.maximum_attempts = 2;
+  ASSERT_TRUE(run.complete({activity("a", retry)}).ok());
+  const EventId scheduled = run.state().activities.begin()->first;
+  for (int attempt = 1; attempt <= 2; attempt++) {
+    (void)run.start_activity(scheduled);
+    const TimerTaskInfo* timeout = run.last_timer<ActivityTimeoutTimer>();
+    ASSERT_NE(timeout, nullptr);
+    EXPECT_EQ(timeout->fire_time - run.now(), 30s);
+    const ActivityTimeoutTimer due = std::get<ActivityTimeoutTimer>(timeout->kind);
+    run.advance(30s);
+    run.apply([&](ExecutionMutator& m) {
+      m.activity_timeout(due);
+      return 0;
+    });
+    if (attempt == 1) {
+      const ActivityRetryTimer retry_due = std::get<ActivityRetryTimer>(run.last_timer<ActivityRetryTimer>()->kind);
+      run.advance(1s);
+      run.apply([&](ExecutionMutator& m) {
+        m.activity_retry(retry_due);
+        return 0;
+      });
+    }
+  }
+  EXPECT_TRUE(run.state().activities.empty());
+  EXPECT_EQ(run.types()[run.types().size() - 2], EventType::kActivityTaskTimedOut);
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, AFiredTimerSchedulesATaskAndACancelledOneIsStale) {
+  TestRun run;
+  run.start_workflow_task();
+  ASSERT_TRUE(run.complete({StartTimer{"t1", 1h}, StartTimer{"t2", 2h}}).ok());
+  const UserTimerTimer t1 = std::get<UserTimerTimer>(run.last().timers.at(0).kind);
+  const UserTimerTimer t2 = std::get<UserTimerTimer>(run.last().timers.at(1).kind);
+  run.advance(1h);
+  run.apply([&](ExecutionMutator& m) {
+    m.fire_user_timer(t1);
+    return 0;
+  });
+  EXPECT_EQ(run.types()[run.types().size() - 2], EventType::kTimerFired);
+  run.start_workflow_task();
+  ASSERT_TRUE(run.complete({CancelTimer{"t2"}}).ok());
+  run.advance(1h);
+  run.apply([&](ExecutionMutator& m) {
+    m.fire_user_timer(t2);  // Its task was already written; the timer is gone.
+    return 0;
+  });
+  EXPECT_TRUE(run.last().empty());
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, AChildCloseNamingAnEventPastThisCopyMarksItStale) {
+  TestRun run;
+  const EventId next = run.state().next_event_id;
+  run.apply([&](ExecutionMutator& m) {
+    m.child_closed(next + 3, {"child", "run-c"}, HistoryEvent{});
+    return 0;
+  });
+  // Nothing changed here, and the caller learns to re-read the run.
+  EXPECT_TRUE(run.last().empty());
+  EXPECT_TRUE(run.last().stale_reference);
+  // A child this copy has seen and resolved is a plain no-op.
+  run.apply([&](ExecutionMutator& m) {
+    m.child_closed(1, {"child", "run-c"}, HistoryEvent{});
+    return 0;
+  });
+  EXPECT_TRUE(run.last().empty());
+  EXPECT_FALSE(run.last().stale_reference);
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, EventTimesNeverGoBack) {
+  TestRun run;
+  run.advance(-1h);  // A new owner whose clock is behind.
+  ASSERT_TRUE(run.apply([](ExecutionMutator& m) { return m.signal("go", "x", "client", "sig-1"); }).ok());
+  ASSERT_FALSE(run.last().events.empty());
+  EXPECT_EQ(run.last().events.front().time, sim::TimePoint{} + 24h);
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, RepeatedWorkflowTaskFailuresBackOff) {
+  TestRun run;
+  const Failure bug{"Panic", "nondeterminism", {}, false, TimeoutType::kNone, "workflow"};
+  for (int failures = 1; failures <= 3; failures++) {
+    run.start_workflow_task();
+    const TaskToken token = run.workflow_token();
+    ASSERT_TRUE(run.apply([&](ExecutionMutator& m) {
+                  return m.fail_workflow_task(token, WorkflowTaskFailedCause::kWorkflowWorkerUnhandledFailure, bug,
+                                              "worker");
+                }).ok());
+    EXPECT_EQ(run.state().workflow_task_failures, failures);
+    if (failures == 1) {
+      // The first retry is immediate.
+      EXPECT_TRUE(run.state().workflow_task_outstanding());
+      continue;
+    }
+    // Later ones wait on a backoff timer, with no task outstanding.
+    EXPECT_FALSE(run.state().workflow_task_outstanding());
+    const TimerTaskInfo* backoff = run.last_timer<WorkflowTaskBackoffTimer>();
+    ASSERT_NE(backoff, nullptr);
+    EXPECT_GT(backoff->fire_time, run.now());
+    run.advance(backoff->fire_time - run.now());
+    run.apply([](ExecutionMutator& m) {
+      m.workflow_task_backoff();
+      return 0;
+    });
+    EXPECT_TRUE(run.state().workflow_task_outstanding());
+  }
+  run.expect_valid();
+}
+
+}  // namespace
+}  // namespace duro::engine
