@@ -160,7 +160,7 @@ RC_GTEST_PROP(EventEncoding, EveryEventRoundTrips, ()) {
 }
 
 RC_GTEST_PROP(EventEncoding, EveryCommandRoundTrips, ()) {
-  const Command command = *testing::gen_value<Command>();
+  const Command command = *testing::gen_command();
   sim::Result<Command> decoded = sim::decode<Command>(sim::encode(command));
   RC_ASSERT(decoded.ok());
   RC_ASSERT(decoded.value() == command);
