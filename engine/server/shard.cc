@@ -59,7 +59,6 @@ void Shard::cancel_fibers() {
   }
 }
 
-
 sim::TimePoint Shard::deadline_after(sim::Duration duration) const { return context_.env->sim().deadline_after(duration); }
 
 std::string Shard::next_request_id() {
