@@ -14,6 +14,7 @@
 #include "engine/server/server_node.h"
 #include "engine/store/store_service.h"
 #include "engine/testing/raw_worker.h"
+#include "engine/testing/sequential_decider.h"
 #include "engine/testing/test_client.h"
 #include "sim/world.h"
 
@@ -21,22 +22,6 @@ namespace duro::engine {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::vector<Command> three_steps(const std::vector<HistoryEvent>& history) {
-  int scheduled = 0;
-  int completed = 0;
-  for (const HistoryEvent& event : history) {
-    if (event.is<ActivityTaskScheduled>()) scheduled++;
-    if (event.is<ActivityTaskCompleted>()) completed++;
-  }
-  if (completed == 3) return {CompleteWorkflowExecution{"done"}};
-  if (scheduled > completed) return {};
-  ScheduleActivityTask step;
-  step.activity_id = "step-" + std::to_string(scheduled);
-  step.activity_type = "echo";
-  step.start_to_close_timeout = 10s;
-  return {step};
-}
 
 void BM_engine_workflow_roundtrip(benchmark::State& state) {
   sim::World world({.seed = 1});
@@ -48,7 +33,7 @@ void BM_engine_workflow_roundtrip(benchmark::State& state) {
   worker.servers = {server};
   world.add_node("worker", [worker](sim::Env& env) -> std::unique_ptr<sim::Process> {
     return std::make_unique<testing::RawWorker>(
-        env, worker, std::map<std::string, testing::Decider>{{"three_steps", three_steps}},
+        env, worker, std::map<std::string, testing::Decider>{{"three_steps", testing::sequential_activities(3, "echo", 10s)}},
         std::map<std::string, testing::ActivityFn>{
             {"echo", [](const PollActivityTaskQueueReply&, sim::Env&) { return testing::ActivityOutcome{"ok", {}}; }}});
   });

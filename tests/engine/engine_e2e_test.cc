@@ -11,6 +11,7 @@
 #include "engine/server/server_node.h"
 #include "engine/store/store_service.h"
 #include "engine/testing/raw_worker.h"
+#include "engine/testing/sequential_decider.h"
 #include "engine/testing/test_client.h"
 #include "sim/world.h"
 
@@ -23,31 +24,6 @@ using testing::Decider;
 using testing::RawWorker;
 using testing::RawWorkerOptions;
 using testing::TestClient;
-
-// Three activities in sequence, then complete with their results joined.
-std::vector<Command> three_steps(const std::vector<HistoryEvent>& history) {
-  int scheduled = 0;
-  int completed = 0;
-  std::string results;
-  for (const HistoryEvent& event : history) {
-    if (event.is<ActivityTaskScheduled>()) scheduled++;
-    if (const auto* done = event.as<ActivityTaskCompleted>()) {
-      completed++;
-      results += done->result;
-    }
-    if (event.is<ActivityTaskFailed>() || event.is<ActivityTaskTimedOut>()) {
-      return {FailWorkflowExecution{Failure{"StepFailed", "a step failed", {}, false, TimeoutType::kNone, "workflow"}}};
-    }
-  }
-  if (completed == 3) return {CompleteWorkflowExecution{results}};
-  if (scheduled > completed) return {};
-  ScheduleActivityTask step;
-  step.activity_id = "step-" + std::to_string(scheduled);
-  step.activity_type = "echo";
-  step.input = std::to_string(scheduled);
-  step.start_to_close_timeout = 10s;
-  return {step};
-}
 
 struct Cluster {
   explicit Cluster(std::uint64_t seed) : world({.seed = seed}) {
@@ -62,7 +38,7 @@ struct Cluster {
     RawWorkerOptions worker_options;
     worker_options.servers = addresses;
     worker = world.add_node("worker", [worker_options](sim::Env& env) -> std::unique_ptr<sim::Process> {
-      std::map<std::string, Decider> deciders{{"three_steps", three_steps}};
+      std::map<std::string, Decider> deciders{{"three_steps", testing::sequential_activities(3, "echo", 10s)}};
       std::map<std::string, testing::ActivityFn> activities{
           {"echo", [](const PollActivityTaskQueueReply& task, sim::Env&) { return ActivityOutcome{"<" + task.input + ">", {}}; }}};
       return std::make_unique<RawWorker>(env, worker_options, deciders, activities);

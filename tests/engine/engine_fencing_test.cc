@@ -14,6 +14,7 @@
 #include "engine/server/server_node.h"
 #include "engine/store/store_service.h"
 #include "engine/testing/raw_worker.h"
+#include "engine/testing/sequential_decider.h"
 #include "engine/testing/test_client.h"
 #include "sim/world.h"
 
@@ -21,23 +22,6 @@ namespace duro::engine {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Ten activities in sequence: a steady stream of writes to the shard.
-std::vector<Command> ten_steps(const std::vector<HistoryEvent>& history) {
-  int scheduled = 0;
-  int completed = 0;
-  for (const HistoryEvent& event : history) {
-    if (event.is<ActivityTaskScheduled>()) scheduled++;
-    if (event.is<ActivityTaskCompleted>()) completed++;
-  }
-  if (completed == 10) return {CompleteWorkflowExecution{"done"}};
-  if (scheduled > completed) return {};
-  ScheduleActivityTask step;
-  step.activity_id = "step-" + std::to_string(scheduled);
-  step.activity_type = "slow";
-  step.start_to_close_timeout = 30s;
-  return {step};
-}
 
 TEST(EngineFencing, ACutOffOwnerWithASkewedClockCannotWriteAfterTheShardMoves) {
   sim::World world({.seed = 11});
@@ -51,12 +35,13 @@ TEST(EngineFencing, ACutOffOwnerWithASkewedClockCannotWriteAfterTheShardMoves) {
     servers.push_back(world.add_node("server-" + std::to_string(i), server_boot(options)));
     addresses.push_back(world.env(servers.back()).address());
   }
+  // Ten activities in sequence: a steady stream of writes to the shard.
   testing::RawWorkerOptions worker;
   worker.servers = addresses;
   worker.activity_pollers = 8;
   world.add_node("worker", [worker](sim::Env& env) -> std::unique_ptr<sim::Process> {
     return std::make_unique<testing::RawWorker>(
-        env, worker, std::map<std::string, testing::Decider>{{"ten_steps", ten_steps}},
+        env, worker, std::map<std::string, testing::Decider>{{"ten_steps", testing::sequential_activities(10, "slow", 30s)}},
         std::map<std::string, testing::ActivityFn>{{"slow", [](const PollActivityTaskQueueReply&, sim::Env& env) {
                                                       env.sleep_for(500ms);
                                                       return testing::ActivityOutcome{"ok", {}};
