@@ -6,9 +6,11 @@
 
 namespace duro::engine::testing {
 
-Decider sequential_activities(int count, std::string activity_type, sim::Duration start_to_close) {
+Decider sequential_activities(int count, std::string activity_type, sim::Duration start_to_close,
+                              std::optional<RetryPolicy> retry) {
   DURO_ASSERT(count > 0);
-  return [count, activity_type = std::move(activity_type), start_to_close](const std::vector<HistoryEvent>& history) {
+  return [count, activity_type = std::move(activity_type), start_to_close,
+          retry = std::move(retry)](const std::vector<HistoryEvent>& history) {
     int scheduled = 0;
     int completed = 0;
     std::string results;
@@ -30,6 +32,7 @@ Decider sequential_activities(int count, std::string activity_type, sim::Duratio
     step.activity_type = activity_type;
     step.input = std::to_string(scheduled);
     step.start_to_close_timeout = start_to_close;
+    step.retry_policy = retry;
     return std::vector<Command>{step};
   };
 }

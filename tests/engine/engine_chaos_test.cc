@@ -17,6 +17,7 @@
 #include "engine/server/server_node.h"
 #include "engine/store/store_service.h"
 #include "engine/testing/raw_worker.h"
+#include "engine/testing/sequential_decider.h"
 #include "engine/testing/test_client.h"
 #include "sim/nemesis.h"
 #include "sim/world.h"
@@ -35,35 +36,6 @@ const TaskQueue kQueue{"default", TaskQueueKind::kNormal};
 
 Failure workflow_failure(std::string message) {
   return Failure{"Unexpected", std::move(message), {}, true, TimeoutType::kNone, "workflow"};
-}
-
-// Three activities in sequence (which fail now and then, and are retried),
-// then complete with their results joined.
-std::vector<Command> three_steps(const std::vector<HistoryEvent>& history) {
-  int scheduled = 0;
-  int completed = 0;
-  std::string results;
-  for (const HistoryEvent& event : history) {
-    if (event.is<ActivityTaskScheduled>()) scheduled++;
-    if (const auto* done = event.as<ActivityTaskCompleted>()) {
-      completed++;
-      results += done->result;
-    }
-    if (event.is<ActivityTaskFailed>() || event.is<ActivityTaskTimedOut>()) {
-      return {FailWorkflowExecution{workflow_failure("a step failed for good")}};
-    }
-  }
-  if (completed == 3) return {CompleteWorkflowExecution{results}};
-  if (scheduled > completed) return {};
-  ScheduleActivityTask step;
-  step.activity_id = "step-" + std::to_string(scheduled);
-  step.activity_type = "flaky_echo";
-  step.input = std::to_string(scheduled);
-  step.start_to_close_timeout = 10s;
-  RetryPolicy retry;
-  retry.maximum_interval = 10s;
-  step.retry_policy = retry;
-  return {step};
 }
 
 // A durable timer, then a signal: completes with the signal's input.
@@ -116,7 +88,12 @@ std::vector<Command> countdown(const std::vector<HistoryEvent>& history) {
 }
 
 std::map<std::string, Decider> deciders() {
-  return {{"three_steps", three_steps}, {"timer_then_signal", timer_then_signal}, {"parent", parent},
+  // Three activities in sequence (which fail now and then, and are
+  // retried), then complete with their results joined.
+  RetryPolicy retry;
+  retry.maximum_interval = 10s;
+  return {{"three_steps", testing::sequential_activities(3, "flaky_echo", 10s, retry)},
+          {"timer_then_signal", timer_then_signal}, {"parent", parent},
           {"countdown", countdown}};
 }
 
