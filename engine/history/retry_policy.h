@@ -24,7 +24,7 @@ struct RetryPolicy {
   double backoff_coefficient = 2.0;
   sim::Duration maximum_interval{0};  // 0: 100 x initial_interval.
   std::int32_t maximum_attempts = 0;  // 0: unlimited.
-  std::vector<std::string> non_retryable_error_types;  // Exact Failure::type names.
+  std::vector<std::string> non_retryable_error_types{};  // Exact Failure::type names. ({}: designated initializers may omit it.)
 
   bool operator==(const RetryPolicy&) const = default;
 };
