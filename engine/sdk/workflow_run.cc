@@ -274,7 +274,7 @@ bool WorkflowRun::continues_with(const HistoryEvent& first) const noexcept {
   return true;
 }
 
-std::optional<TaskAnswer> WorkflowRun::apply(std::span<const HistoryEvent> events) {
+std::optional<TaskAnswer> WorkflowRun::apply(std::span<const HistoryEvent> events, bool run_last_task) {
   DURO_ASSERT(!poisoned_);
   CurrentRun current(this);
   try {
@@ -301,6 +301,10 @@ std::optional<TaskAnswer> WorkflowRun::apply(std::span<const HistoryEvent> event
       next_event_id_++;
       const HistoryEvent* next = i + 1 < events.size() ? &events[i + 1] : nullptr;
       if (next == nullptr) {
+        if (!run_last_task) {
+          next_event_id_--;  // Not consumed: the run may still answer it.
+          break;
+        }
         run_task(event, /*recorded=*/false, {});
         return take_answer();
       }
@@ -524,7 +528,7 @@ void WorkflowRun::run_task(const HistoryEvent& started, bool recorded, std::span
   recorded_next_ = 0;
   task_code_lines_.clear();
   answer_.clear();
-  if (options_.record_commands) commands_by_task_.emplace_back();
+  if (options_.record_commands) commands_by_task_.push_back(TaskCommands{started.event_id, {}});
 
   if (cancel_pending_) {
     cancel_pending_ = false;
@@ -680,7 +684,7 @@ void WorkflowRun::emit(Command command, std::shared_ptr<Op> op, CodeLocation loc
   if (op) op->task_seq = task_seq_;
   task_code_lines_.push_back(CommandLine{0, describe(command), location});
   last_location_ = location;
-  if (options_.record_commands) commands_by_task_.back().push_back(command);
+  if (options_.record_commands) commands_by_task_.back().commands.push_back(command);
   if (!replaying_) answer_.push_back(command);
   pending_.push_back(Pending{std::move(command), std::move(op), std::move(location)});
   if (replaying_) {

@@ -65,6 +65,14 @@ struct TaskAnswer {
   std::optional<NondeterminismError::Divergence> divergence;  // Set for nondeterminism.
 };
 
+// The commands the code produced at one workflow task.
+struct TaskCommands {
+  engine::EventId started_event_id = 0;  // The task's WorkflowTaskStarted.
+  std::vector<engine::Command> commands;
+
+  bool operator==(const TaskCommands&) const = default;
+};
+
 // The answer to a query.
 struct QueryAnswer {
   Payload result;
@@ -108,8 +116,10 @@ class WorkflowRun {
   // batch ends with, or nullopt when it ends without a task to answer (a
   // history replayed to its end). Bad input (a history that does not
   // describe a run: events out of order, references to nothing) fails the
-  // task with a message naming the event.
-  std::optional<TaskAnswer> apply(std::span<const engine::HistoryEvent> events);
+  // task with a message naming the event. With `run_last_task` false, a
+  // task the batch ends with is not run (to answer a query from a history
+  // whose current task is still in flight).
+  std::optional<TaskAnswer> apply(std::span<const engine::HistoryEvent> events, bool run_last_task = true);
   // Whether a batch starting with `first` continues this run: it must be
   // the next event, and after a task answered live, the server must have
   // taken the answer (WorkflowTaskCompleted). If not, drop the run and
@@ -127,8 +137,8 @@ class WorkflowRun {
   bool finished() const noexcept { return close_emitted_; }
   const WorkflowInfo& info() const noexcept { return info_; }
   // Every command the code produced, task by task (for replay equivalence):
-  // commands[i] are the commands of the i-th task the code ran.
-  const std::vector<std::vector<engine::Command>>& commands_by_task() const noexcept { return commands_by_task_; }
+  // one entry per task the code ran, in order.
+  const std::vector<TaskCommands>& commands_by_task() const noexcept { return commands_by_task_; }
   // Live coroutines (each holds a stack).
   std::size_t coroutines() const noexcept { return coroutines_.size(); }
 
@@ -246,7 +256,7 @@ class WorkflowRun {
   std::size_t recorded_next_ = 0;
   std::vector<CommandLine> task_code_lines_;  // This task's commands, for reports.
   CodeLocation last_location_;
-  std::vector<std::vector<engine::Command>> commands_by_task_;
+  std::vector<TaskCommands> commands_by_task_;
   std::vector<engine::Command> answer_;  // The live task's commands.
 
   std::unordered_map<engine::EventId, std::shared_ptr<detail::Op>> ops_by_event_;

@@ -1,0 +1,308 @@
+#include "engine/worker/worker.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "sim/assert.h"
+#include "sim/simulator.h"
+
+namespace duro::worker {
+
+using namespace duro::engine;
+
+namespace {
+
+bool retryable(const sim::Error& error) {
+  return error.code == sim::ErrorCode::kUnavailable || error.code == sim::ErrorCode::kTimeout ||
+         error.code == sim::ErrorCode::kOverloaded;
+}
+
+constexpr int kCallAttemptsMax = 8;
+constexpr std::uint32_t kHistoryPagesMax = 10'000;
+constexpr std::uint32_t kHistoryPageEvents = 1000;
+// Each cached run holds at least one coroutine stack; a few runs more are
+// replaying or answering queries outside the cache.
+constexpr std::size_t kStacksPerRunMax = 8;
+
+Failure worker_failure(std::string type, std::string message) {
+  return Failure{std::move(type), std::move(message), {}, false, TimeoutType::kNone, "worker"};
+}
+
+}  // namespace
+
+Worker::Worker(sim::Env& env, WorkerOptions options, const sdk::Registry& registry, TaskObserver observer)
+    : env_(env),
+      options_(std::move(options)),
+      registry_(registry),
+      observer_(std::move(observer)),
+      stacks_(sim::kDefaultStackSizeBytes,
+              (options_.cache_size + options_.workflow_pollers * 2 + 1) * kStacksPerRunMax),
+      cache_(options_.cache_size) {
+  DURO_ASSERT(!options_.servers.empty());
+  DURO_ASSERT(options_.workflow_pollers > 0 && options_.activity_pollers > 0);
+  rpc_ = std::make_unique<sim::RpcClient>(env_.network(), env_.node(), options_.port);
+  next_server_ = env_.random().uniform(options_.servers.size());
+  // A new sticky queue per incarnation: after a restart the cache is empty,
+  // and tasks still queued for the old one time out to the normal queue.
+  sticky_queue_ = TaskQueue{fmt::format("{}/{}/sticky/{}", options_.task_queue, env_.name(), env_.incarnation()),
+                            TaskQueueKind::kSticky};
+  const TaskQueue normal{options_.task_queue, TaskQueueKind::kNormal};
+  for (std::size_t i = 0; i < options_.workflow_pollers; i++) {
+    env_.spawn("workflow-poller", [this, normal, i] { workflow_poller(normal, i); }, {.daemon = true});
+    env_.spawn("sticky-poller", [this, i] { workflow_poller(sticky_queue_, i); }, {.daemon = true});
+  }
+  for (std::size_t i = 0; i < options_.activity_pollers; i++) {
+    env_.spawn("activity-poller", [this, i] { activity_poller(i); }, {.daemon = true});
+  }
+}
+
+Worker::~Worker() {
+  // Runs unwind their coroutines; the stacks they return go to stacks_,
+  // which is destroyed after cache_... so clear the cache first.
+  cache_.clear();
+}
+
+sim::Result<std::string> Worker::call(std::string_view method, std::string payload, sim::Duration timeout) {
+  sim::Error last{sim::ErrorCode::kUnavailable, "no server"};
+  for (int attempt = 0; attempt < kCallAttemptsMax; attempt++) {
+    const sim::Address server = options_.servers[next_server_ % options_.servers.size()];
+    sim::Result<std::string> reply = rpc_->call_raw(sim::Endpoint{server, kFrontendPort}, method, payload, timeout);
+    if (reply.ok() || !retryable(reply.error())) return reply;
+    last = reply.error();
+    stats_.call_failures++;
+    next_server_++;
+    env_.sleep_for(std::chrono::milliseconds{100} * (attempt + 1));
+  }
+  return last;
+}
+
+// --- Workflow tasks ------------------------------------------------------------------------
+
+void Worker::workflow_poller(TaskQueue queue, std::size_t index) {
+  const std::string identity = fmt::format("{}/{}-{}", env_.name(), queue.kind == TaskQueueKind::kSticky ? "sticky" : "wf", index);
+  for (;;) {
+    PollWorkflowTaskQueueRequest poll{queue, identity,
+                                      fmt::format("{}/{}/{}", identity, env_.incarnation(), ++poll_seq_)};
+    sim::Result<PollWorkflowTaskQueueReply> task =
+        call<PollWorkflowTaskQueueReply>(method::kPollWorkflowTaskQueue, poll, options_.poll_timeout);
+    if (!task.ok()) {
+      env_.sleep_for(std::chrono::milliseconds{200});
+      continue;
+    }
+    if (!task.value().has_task) continue;
+    if (task.value().query) {
+      handle_query(task.value());
+    } else {
+      handle_workflow_task(std::move(task).value());
+    }
+  }
+}
+
+bool Worker::fetch_history(const WorkflowExecution& execution, EventId from, EventId last,
+                           std::vector<HistoryEvent>& events) {
+  EventId next = from;
+  for (std::uint32_t page = 0; next != 0 && page < kHistoryPagesMax; page++) {
+    sim::Result<GetWorkflowExecutionHistoryReply> more = call<GetWorkflowExecutionHistoryReply>(
+        method::kGetWorkflowExecutionHistory, GetWorkflowExecutionHistoryRequest{execution, next, kHistoryPageEvents},
+        options_.rpc_timeout);
+    if (!more.ok()) return false;
+    for (HistoryEvent& event : more.value().events) {
+      if (last != 0 && event.event_id > last) return true;
+      events.push_back(std::move(event));
+    }
+    next = more.value().next_event_id;
+    if (last != 0 && !events.empty() && events.back().event_id >= last) return true;
+  }
+  return last == 0 || (!events.empty() && events.back().event_id >= last);
+}
+
+std::unique_ptr<sdk::WorkflowRun> Worker::new_run(const sdk::WorkflowDefinition* definition,
+                                                  const PollWorkflowTaskQueueReply& task) {
+  return std::make_unique<sdk::WorkflowRun>(definition, task.execution, task.workflow_type, stacks_);
+}
+
+void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
+  stats_.workflow_tasks++;
+  const sdk::WorkflowDefinition* definition = registry_.find_workflow(task.workflow_type);
+  if (definition == nullptr) {
+    RespondWorkflowTaskFailedRequest failed{
+        task.task_token, WorkflowTaskFailedCause::kWorkflowWorkerUnhandledFailure,
+        worker_failure("UnknownWorkflowType",
+                       fmt::format("worker {} has no workflow type \"{}\"", env_.name(), task.workflow_type)),
+        env_.name()};
+    stats_.task_failures++;
+    (void)call<Ack>(method::kRespondWorkflowTaskFailed, failed, options_.rpc_timeout);
+    return;
+  }
+  std::vector<HistoryEvent> events = std::move(task.history);
+  if (task.next_page_event_id != 0 && !fetch_history(task.execution, task.next_page_event_id, task.started_event_id, events)) {
+    return;  // The task times out and comes again.
+  }
+  // The cached run, if it continues exactly where this task's events start.
+  std::unique_ptr<sdk::WorkflowRun> run = cache_.take(task.execution.run_id);
+  const bool hit = run != nullptr && !events.empty() && run->last_started_event_id() == task.previous_started_event_id &&
+                   run->continues_with(events.front());
+  if (hit) {
+    stats_.cache_hits++;
+  } else {
+    stats_.cache_misses++;
+    run = new_run(definition, task);
+    if (events.empty() || events.front().event_id != 1) {
+      // A sticky task's events continue a run this worker no longer has:
+      // fetch the whole history and replay it.
+      std::vector<HistoryEvent> full;
+      if (!fetch_history(task.execution, 1, task.started_event_id, full)) return;
+      // Retried tasks carry their not-yet-written Scheduled and Started last.
+      for (HistoryEvent& event : events) {
+        if (full.empty() || event.event_id > full.back().event_id) full.push_back(std::move(event));
+      }
+      events = std::move(full);
+    }
+    stats_.replayed_events += events.size();
+  }
+  std::optional<sdk::TaskAnswer> answer = run->apply(events);
+  if (!answer) {
+    // The events did not end with a task to answer: a history this worker
+    // cannot use. Let the task time out and come again.
+    return;
+  }
+  if (observer_) {
+    observer_(TaskReport{task.execution, task.workflow_type, task.started_event_id, hit, *answer});
+  }
+  sim::Result<Ack> done = sim::Error{sim::ErrorCode::kUnavailable, ""};
+  if (answer->failed) {
+    stats_.task_failures++;
+    if (answer->divergence) stats_.nondeterminism++;
+    done = call<Ack>(method::kRespondWorkflowTaskFailed,
+                     RespondWorkflowTaskFailedRequest{task.task_token, answer->cause, answer->failure, env_.name()},
+                     options_.rpc_timeout);
+    return;  // The run is poisoned: the retry replays from scratch.
+  }
+  RespondWorkflowTaskCompletedRequest completed;
+  completed.task_token = task.task_token;
+  completed.commands = std::move(answer->commands);
+  completed.identity = env_.name();
+  completed.build_id = options_.build_id;
+  if (!run->finished() && options_.cache_size > 0) {
+    completed.sticky_task_queue = sticky_queue_;
+    completed.sticky_schedule_to_start_timeout = options_.sticky_schedule_to_start;
+  }
+  done = call<Ack>(method::kRespondWorkflowTaskCompleted, completed, options_.rpc_timeout);
+  if (!done.ok()) {
+    if (done.error().code == sim::ErrorCode::kNotFound) stats_.stale_responses++;
+    return;  // Whether the server took it is unknown: the run cannot be trusted.
+  }
+  if (!run->finished()) stats_.evictions += cache_.put(task.execution.run_id, std::move(run));
+}
+
+void Worker::handle_query(const PollWorkflowTaskQueueReply& task) {
+  stats_.queries++;
+  RespondQueryTaskCompletedRequest answer;
+  answer.task_token = task.task_token;
+  const sdk::WorkflowDefinition* definition = registry_.find_workflow(task.workflow_type);
+  if (definition == nullptr) {
+    answer.failure = worker_failure("UnknownWorkflowType", "no workflow type \"" + task.workflow_type + "\"");
+    (void)call<Ack>(method::kRespondQueryTaskCompleted, answer, options_.rpc_timeout);
+    return;
+  }
+  // A query reads the state after the last completed task: from the cache
+  // when the run is there, else from a replay (not cached: the workflow
+  // task in flight, if any, belongs to whoever holds it).
+  std::unique_ptr<sdk::WorkflowRun> cached = cache_.take(task.execution.run_id);
+  sdk::QueryAnswer result;
+  if (cached != nullptr) {
+    result = cached->query(task.query->query_type, task.query->args);
+    stats_.evictions += cache_.put(task.execution.run_id, std::move(cached));
+  } else {
+    std::vector<HistoryEvent> events;
+    if (!fetch_history(task.execution, 1, 0, events)) return;
+    std::unique_ptr<sdk::WorkflowRun> run = new_run(definition, task);
+    std::optional<sdk::TaskAnswer> failed = run->apply(events, /*run_last_task=*/false);
+    if (failed && failed->failed) {
+      result.failure = failed->failure;
+    } else {
+      result = run->query(task.query->query_type, task.query->args);
+    }
+  }
+  answer.result = std::move(result.result);
+  answer.failure = std::move(result.failure);
+  (void)call<Ack>(method::kRespondQueryTaskCompleted, answer, options_.rpc_timeout);
+}
+
+// --- Activity tasks ------------------------------------------------------------------------
+
+void Worker::activity_poller(std::size_t index) {
+  const std::string identity = fmt::format("{}/act-{}", env_.name(), index);
+  for (;;) {
+    PollActivityTaskQueueRequest poll{TaskQueue{options_.task_queue, TaskQueueKind::kNormal}, identity,
+                                      fmt::format("{}/{}/{}", identity, env_.incarnation(), ++poll_seq_)};
+    sim::Result<PollActivityTaskQueueReply> task =
+        call<PollActivityTaskQueueReply>(method::kPollActivityTaskQueue, poll, options_.poll_timeout);
+    if (!task.ok()) {
+      env_.sleep_for(std::chrono::milliseconds{200});
+      continue;
+    }
+    if (!task.value().has_task) continue;
+    handle_activity_task(task.value());
+  }
+}
+
+void Worker::handle_activity_task(const PollActivityTaskQueueReply& task) {
+  stats_.activity_tasks++;
+  const sdk::ActivityDefinition* definition = registry_.find_activity(task.activity_type);
+  sim::Result<Ack> done = sim::Error{sim::ErrorCode::kUnavailable, ""};
+  auto fail = [&](Failure failure, const Payload& details) {
+    failure.source = "activity";
+    done = call<Ack>(method::kRespondActivityTaskFailed,
+                     RespondActivityTaskFailedRequest{task.task_token, std::move(failure), env_.name(), details},
+                     options_.rpc_timeout);
+  };
+  if (definition == nullptr) {
+    Failure failure = worker_failure("UnknownActivityType",
+                                     fmt::format("worker {} has no activity type \"{}\"", env_.name(), task.activity_type));
+    failure.non_retryable = false;  // Another worker may have it.
+    fail(std::move(failure), {});
+  } else {
+    sdk::ActivityInfo info{task.execution,
+                           task.workflow_type,
+                           task.activity_id,
+                           task.activity_type,
+                           task.attempt,
+                           task.scheduled_time,
+                           task.current_attempt_scheduled_time,
+                           task.started_time,
+                           task.schedule_to_close_timeout,
+                           task.start_to_close_timeout,
+                           task.heartbeat_timeout};
+    const std::string token = task.task_token;
+    sdk::ActivityContext context(env_, std::move(info), task.heartbeat_details, [this, token](const Payload& details) {
+      sim::Result<RecordActivityTaskHeartbeatReply> reply = call<RecordActivityTaskHeartbeatReply>(
+          method::kRecordActivityTaskHeartbeat, RecordActivityTaskHeartbeatRequest{token, details, env_.name()},
+          options_.rpc_timeout);
+      // NotFound: the attempt is over (timed out, or the activity was
+      // cancelled and closed): stop as if cancelled.
+      if (!reply.ok()) return reply.error().code == sim::ErrorCode::kNotFound;
+      return reply.value().cancel_requested;
+    });
+    // Only the activity's own failures are caught: FiberUnwind (the node
+    // crashed) passes through.
+    try {
+      Payload result = definition->body(context, task.input);
+      done = call<Ack>(method::kRespondActivityTaskCompleted,
+                       RespondActivityTaskCompletedRequest{task.task_token, std::move(result), env_.name()},
+                       options_.rpc_timeout);
+    } catch (const sdk::CanceledError& error) {
+      done = call<Ack>(method::kRespondActivityTaskCanceled,
+                       RespondActivityTaskCanceledRequest{task.task_token, context.latest_details(), env_.name()},
+                       options_.rpc_timeout);
+    } catch (const sdk::WorkflowError& error) {
+      fail(error.failure(), context.latest_details());
+    } catch (const std::exception& error) {
+      fail(Failure{"Error", error.what(), {}, false, TimeoutType::kNone, "activity"}, context.latest_details());
+    }
+  }
+  if (!done.ok() && done.error().code == sim::ErrorCode::kNotFound) stats_.stale_responses++;
+}
+
+}  // namespace duro::worker

@@ -1,0 +1,239 @@
+// The SDK end to end: workflows written as ordinary code, run by workers on
+// a simulated cluster, and their histories replayed by a fresh replayer.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/history/history_validator.h"
+#include "engine/sdk/registry.h"
+#include "engine/sdk/replayer.h"
+#include "engine/testing/sdk_cluster.h"
+
+namespace duro::sdk {
+
+struct ProvisionRequest {
+  std::string region;
+  std::string name;
+};
+DURO_CODEC_FIELDS(ProvisionRequest, region, name);
+
+struct Approval {
+  std::string by;
+};
+DURO_CODEC_FIELDS(Approval, by);
+
+struct ProvisionResult {
+  std::string cell;
+  std::string approved_by;
+  bool validated = false;
+};
+DURO_CODEC_FIELDS(ProvisionResult, cell, approved_by, validated);
+
+struct FanoutResult {
+  std::vector<std::int64_t> squares;
+  std::int64_t child_total = 0;
+  std::uint64_t token = 0;
+  std::vector<std::string> notes;
+};
+DURO_CODEC_FIELDS(FanoutResult, squares, child_total, token, notes);
+
+namespace {
+
+using namespace std::chrono_literals;
+using engine::testing::SdkCluster;
+using engine::testing::TestClient;
+
+// The example, nearly verbatim.
+ProvisionResult provision(WorkflowContext& ctx, const ProvisionRequest& req) {
+  auto cell = ctx.activity<std::string>("pick_cell", req.region,
+                                        {.start_to_close = 30s, .retry = {.maximum_attempts = 5}});
+  ctx.sleep(std::chrono::hours{1});
+  auto approved = ctx.wait_signal<Approval>("approve", /*timeout=*/std::chrono::hours{48});
+  bool validated = false;
+  if (ctx.patched("validate-endpoints")) {
+    ctx.activity<void>("validate", cell, {.start_to_close = 10s});
+    validated = true;
+  }
+  return {cell, approved ? approved->by : "nobody", validated};
+}
+
+std::string pick_cell(ActivityContext& ctx, const std::string& region) {
+  // Fails its first attempt: the retry policy brings it back.
+  if (ctx.attempt() == 1) throw ApplicationError("CellsBusy", "try again");
+  return region + "-cell-" + std::to_string(ctx.attempt());
+}
+
+void validate(ActivityContext&, const std::string& cell) {
+  if (cell.empty()) throw ApplicationError("BadCell", "empty", {}, /*non_retryable=*/true);
+}
+
+
+// Fan-out and fan-in, a child, a side effect, a query and a signal handler.
+std::int64_t square(ActivityContext&, const std::int64_t& n) { return n * n; }
+
+std::int64_t sum_child(WorkflowContext& ctx, const std::vector<std::int64_t>& values) {
+  std::int64_t total = 0;
+  for (std::int64_t value : values) total += value;
+  ctx.sleep(10min);
+  return total;
+}
+
+FanoutResult fanout(WorkflowContext& ctx, const std::int64_t& count) {
+  FanoutResult result;
+  std::string stage = "starting";
+  ctx.on_query<std::string>("stage", [&] { return stage; });
+  ctx.on_signal<std::string>("note", [&](const std::string& note) { result.notes.push_back(note); });
+  std::vector<Future<std::int64_t>> squares;
+  for (std::int64_t i = 1; i <= count; i++) {
+    squares.push_back(ctx.start_activity<std::int64_t>("square", i, {.start_to_close = 10s}));
+  }
+  stage = "squaring";
+  ctx.wait_all(squares);
+  for (const Future<std::int64_t>& square : squares) result.squares.push_back(square.get());
+  stage = "summing";
+  result.child_total = ctx.child<std::int64_t>("sum_child", result.squares);
+  result.token = ctx.side_effect([] { return std::uint64_t{42}; });
+  stage = "waiting for notes";
+  ctx.await([&] { return result.notes.size() >= 2; });
+  stage = "done";
+  return result;
+}
+
+Registry make_registry() {
+  Registry registry;
+  registry.workflow("provision", provision)
+      .workflow("fanout", fanout)
+      .workflow("sum_child", sum_child)
+      .activity("pick_cell", pick_cell)
+      .activity("validate", validate)
+      .activity("square", square);
+  return registry;
+}
+
+// What the workers answered, by (run id, started event id).
+struct Observed {
+  std::map<std::pair<std::string, engine::EventId>, std::vector<engine::Command>> commands;
+  int failed_tasks = 0;
+};
+
+worker::TaskObserver observe(Observed& observed) {
+  return [&observed](const worker::TaskReport& report) {
+    if (report.answer.failed) {
+      observed.failed_tasks++;
+      return;
+    }
+    observed.commands[{report.execution.run_id, report.started_event_id}] = report.answer.commands;
+  };
+}
+
+// Replays `history` in a fresh replayer and checks that every recorded task
+// yields the commands the live worker sent for it.
+void expect_replays_identically(const Registry& registry, const engine::History& history,
+                                const engine::WorkflowExecution& execution, const Observed& observed) {
+  const std::string& run_id = execution.run_id;
+  Replayer replayer(registry);
+  ReplayResult replay = replayer.replay(history.events, execution.workflow_id, run_id);
+  ASSERT_TRUE(replay.ok) << replay.message;
+  ASSERT_FALSE(replay.commands_by_task.empty());
+  for (const TaskCommands& task : replay.commands_by_task) {
+    auto live = observed.commands.find({run_id, task.started_event_id});
+    ASSERT_NE(live, observed.commands.end()) << "no live answer for the task started at " << task.started_event_id;
+    EXPECT_EQ(live->second, task.commands) << "task started at " << task.started_event_id;
+  }
+}
+
+void run_provision(std::size_t cache_size) {
+  Registry registry = make_registry();
+  Observed observed;
+  worker::WorkerOptions worker_options;
+  worker_options.cache_size = cache_size;
+  SdkCluster cluster(registry, {.seed = 11, .worker = worker_options, .observer = observe(observed)});
+  std::optional<ProvisionResult> result;
+  engine::History history;
+  std::string run_id;
+  cluster.on_client([&](sim::Env& env, TestClient& client) {
+    sim::Result<std::string> started =
+        SdkCluster::start(client, env, "provision-1", "provision", to_payload(ProvisionRequest{"eu", "acme"}));
+    ASSERT_TRUE(started.ok()) << sim::to_string(started.error());
+    run_id = started.value();
+    env.sleep_for(2h);
+    engine::SignalWorkflowExecutionRequest signal{"approve-1", {"provision-1", ""}, "approve",
+                                                  to_payload(Approval{"alice"}), "client"};
+    ASSERT_TRUE(client.signal(signal, env.sim().deadline_after(1min)).ok());
+    auto closed = client.wait_result({"provision-1", run_id}, env.sim().deadline_after(1h));
+    ASSERT_TRUE(closed.ok());
+    ASSERT_EQ(closed.value().status, engine::WorkflowStatus::kCompleted);
+    result = from_payload<ProvisionResult>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result);
+    auto fetched = client.history({"provision-1", run_id}, env.sim().deadline_after(1min));
+    ASSERT_TRUE(fetched.ok());
+    history = fetched.value();
+  });
+  cluster.world.run_for(6h);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->cell, "eu-cell-2");
+  EXPECT_EQ(result->approved_by, "alice");
+  EXPECT_TRUE(result->validated);
+  EXPECT_TRUE(engine::validate_history(history).empty());
+  expect_replays_identically(registry, history, {"provision-1", run_id}, observed);
+  EXPECT_EQ(observed.failed_tasks, 0);
+  worker::Worker* worker = cluster.worker(0);
+  ASSERT_NE(worker, nullptr);
+  if (cache_size == 0) {
+    EXPECT_EQ(worker->stats().cache_hits, 0U);
+  } else {
+    EXPECT_GT(worker->stats().cache_hits, 0U);
+  }
+}
+
+TEST(SdkEndToEnd, TheExampleWorkflowCompletesAndItsHistoryReplays) { run_provision(10'000); }
+
+TEST(SdkEndToEnd, WithoutACacheEveryTaskReplaysAndTheOutcomeIsTheSame) { run_provision(0); }
+
+TEST(SdkEndToEnd, FanOutChildSideEffectQueryAndSignalHandler) {
+  Registry registry = make_registry();
+  Observed observed;
+  SdkCluster cluster(registry, {.seed = 5, .observer = observe(observed)});
+  std::optional<FanoutResult> result;
+  std::vector<std::string> stages;
+  engine::History history;
+  std::string run_id;
+  cluster.on_client([&](sim::Env& env, TestClient& client) {
+    sim::Result<std::string> started = SdkCluster::start(client, env, "fanout-1", "fanout", to_payload(std::int64_t{4}));
+    ASSERT_TRUE(started.ok());
+    run_id = started.value();
+    env.sleep_for(20min);
+    auto query = client.call<engine::QueryWorkflowReply>(
+        engine::method::kQueryWorkflow, engine::QueryWorkflowRequest{{"fanout-1", ""}, "stage", {}},
+        env.sim().deadline_after(1min));
+    ASSERT_TRUE(query.ok()) << sim::to_string(query.error());
+    ASSERT_FALSE(query.value().failure.has_value()) << query.value().failure->message;
+    stages.push_back(from_payload<std::string>(query.value().result));
+    for (const char* note : {"first", "second"}) {
+      engine::SignalWorkflowExecutionRequest signal{std::string("note-") + note, {"fanout-1", ""}, "note",
+                                                    to_payload(std::string(note)), "client"};
+      ASSERT_TRUE(client.signal(signal, env.sim().deadline_after(1min)).ok());
+    }
+    auto closed = client.wait_result({"fanout-1", run_id}, env.sim().deadline_after(1h));
+    ASSERT_TRUE(closed.ok());
+    ASSERT_EQ(closed.value().status, engine::WorkflowStatus::kCompleted);
+    result = from_payload<FanoutResult>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result);
+    auto fetched = client.history({"fanout-1", run_id}, env.sim().deadline_after(1min));
+    ASSERT_TRUE(fetched.ok());
+    history = fetched.value();
+  });
+  cluster.world.run_for(3h);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->squares, (std::vector<std::int64_t>{1, 4, 9, 16}));
+  EXPECT_EQ(result->child_total, 30);
+  EXPECT_EQ(result->token, 42U);
+  EXPECT_EQ(result->notes, (std::vector<std::string>{"first", "second"}));
+  EXPECT_EQ(stages, (std::vector<std::string>{"waiting for notes"}));
+  EXPECT_TRUE(engine::validate_history(history).empty());
+  expect_replays_identically(registry, history, {"fanout-1", run_id}, observed);
+}
+
+}  // namespace
+}  // namespace duro::sdk
