@@ -78,6 +78,16 @@ void ExecutionMutator::buffer_event(HistoryEvent event) {
   mutation_.state_changed = true;
 }
 
+bool ExecutionMutator::buffered_activity_close(EventId scheduled_event_id) const {
+  return std::any_of(state_.buffered_events.begin(), state_.buffered_events.end(), [&](const HistoryEvent& event) {
+    if (const auto* e = event.as<ActivityTaskCompleted>()) return e->scheduled_event_id == scheduled_event_id;
+    if (const auto* e = event.as<ActivityTaskFailed>()) return e->scheduled_event_id == scheduled_event_id;
+    if (const auto* e = event.as<ActivityTaskTimedOut>()) return e->scheduled_event_id == scheduled_event_id;
+    if (const auto* e = event.as<ActivityTaskCanceled>()) return e->scheduled_event_id == scheduled_event_id;
+    return false;
+  });
+}
+
 bool ExecutionMutator::stale_reference(EventId event_id) {
   DURO_ASSERT(event_id > 0);
   if (event_id < state_.next_event_id) return false;
@@ -564,6 +574,14 @@ sim::Result<void> ExecutionMutator::apply_command(const Command& command, EventI
   if (const auto* c = std::get_if<RequestCancelActivityTask>(&command)) {
     auto it = state_.activities.find(c->scheduled_event_id);
     if (it == state_.activities.end()) {
+      // The activity closed while this task ran: its close is buffered, so
+      // the code could not know. The request is recorded (the code's
+      // command has its event, as replay expects) and the buffered close
+      // follows it (Temporal does the same).
+      if (buffered_activity_close(c->scheduled_event_id)) {
+        add_event(ActivityTaskCancelRequested{c->scheduled_event_id, completed_event_id});
+        return {};
+      }
       return bad_request("RequestCancelActivityTask for activity " + std::to_string(c->scheduled_event_id) +
                          ", which is not pending");
     }
@@ -596,7 +614,23 @@ sim::Result<void> ExecutionMutator::apply_command(const Command& command, EventI
   }
   if (const auto* c = std::get_if<CancelTimer>(&command)) {
     auto it = state_.timers.find(c->timer_id);
-    if (it == state_.timers.end()) return bad_request("CancelTimer for timer " + c->timer_id + ", which is not pending");
+    if (it == state_.timers.end()) {
+      // The timer fired while this task ran and the code cancelled it
+      // without knowing: the cancel wins, the buffered firing is dropped
+      // (Temporal's rule), so the code never sees a timer it cancelled fire.
+      auto fired = std::find_if(state_.buffered_events.begin(), state_.buffered_events.end(),
+                                [&](const HistoryEvent& event) {
+                                  const auto* timer = event.as<TimerFired>();
+                                  return timer != nullptr && timer->timer_id == c->timer_id;
+                                });
+      if (fired == state_.buffered_events.end()) {
+        return bad_request("CancelTimer for timer " + c->timer_id + ", which is not pending");
+      }
+      const EventId started = fired->as<TimerFired>()->started_event_id;
+      state_.buffered_events.erase(fired);
+      add_event(TimerCanceled{c->timer_id, started, completed_event_id, "workflow"});
+      return {};
+    }
     add_event(TimerCanceled{c->timer_id, it->second.started_event_id, completed_event_id, "workflow"});
     state_.timers.erase(it);
     return {};

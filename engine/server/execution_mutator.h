@@ -165,6 +165,9 @@ class ExecutionMutator {
   void add_external_event(EventAttributes attributes);
   void buffer_event(HistoryEvent event);
   void flush_buffered_events();
+  // True if the activity's close (completed, failed, timed out, canceled)
+  // is among the buffered events.
+  bool buffered_activity_close(EventId scheduled_event_id) const;
   // For an op whose target was not found: true (and the mutation marked
   // stale) when the event it names is newer than this copy of the run.
   bool stale_reference(EventId event_id);

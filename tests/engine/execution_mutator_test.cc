@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -271,6 +272,56 @@ TEST(ExecutionMutator, AFiredTimerSchedulesATaskAndACancelledOneIsStale) {
     return 0;
   });
   EXPECT_TRUE(run.last().empty());
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, CancellingATimerThatFiredDuringTheTaskDropsTheBufferedFiring) {
+  TestRun run;
+  run.start_workflow_task();
+  ASSERT_TRUE(run.complete({StartTimer{"t1", 1h}}).ok());
+  const UserTimerTimer t1 = std::get<UserTimerTimer>(run.last().timers.at(0).kind);
+  // A signal wakes the workflow; while its task runs, the timer fires.
+  ASSERT_TRUE(run.apply([](ExecutionMutator& m) { return m.signal("go", "x", "client", "sig-1"); }).ok());
+  run.start_workflow_task();
+  run.advance(1h);
+  run.apply([&](ExecutionMutator& m) {
+    m.fire_user_timer(t1);
+    return 0;
+  });
+  ASSERT_EQ(run.state().buffered_events.size(), 1u);
+  // The code, not knowing, cancels it: accepted, and the firing is gone.
+  ASSERT_TRUE(run.complete({CancelTimer{"t1"}}).ok());
+  EXPECT_TRUE(run.state().buffered_events.empty());
+  const std::vector<EventType> types = run.types();
+  EXPECT_EQ(types.back(), EventType::kTimerCanceled);
+  EXPECT_EQ(std::count(types.begin(), types.end(), EventType::kTimerFired), 0);
+  // A timer that never existed is still refused.
+  ASSERT_TRUE(run.apply([](ExecutionMutator& m) { return m.signal("go", "y", "client", "sig-2"); }).ok());
+  run.start_workflow_task();
+  EXPECT_FALSE(run.complete({CancelTimer{"t9"}}).ok());
+  run.expect_valid();
+}
+
+TEST(ExecutionMutator, CancellingAnActivityThatClosedDuringTheTaskIsRecordedBeforeItsClose) {
+  TestRun run;
+  run.start_workflow_task();
+  ASSERT_TRUE(run.complete({activity("a")}).ok());
+  const EventId scheduled = run.last().events.at(1).event_id;
+  const TaskToken token = run.start_activity(scheduled);
+  ASSERT_TRUE(run.apply([](ExecutionMutator& m) { return m.signal("go", "x", "client", "sig-1"); }).ok());
+  run.start_workflow_task();
+  // The activity completes while the task runs: buffered.
+  ASSERT_TRUE(run.apply([&](ExecutionMutator& m) { return m.complete_activity(token, "r", "w"); }).ok());
+  ASSERT_FALSE(run.state().buffered_events.empty());
+  ASSERT_TRUE(run.complete({RequestCancelActivityTask{scheduled}}).ok());
+  // The request has its event (replay matches the command against it), and
+  // the completion follows it.
+  const std::vector<EventType> types = run.types();
+  auto requested = std::find(types.begin(), types.end(), EventType::kActivityTaskCancelRequested);
+  auto completed = std::find(types.begin(), types.end(), EventType::kActivityTaskCompleted);
+  ASSERT_NE(requested, types.end());
+  ASSERT_NE(completed, types.end());
+  EXPECT_LT(requested, completed);
   run.expect_valid();
 }
 
