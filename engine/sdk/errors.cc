@@ -80,12 +80,18 @@ const char* nondeterminism_kind_name(NondeterminismError::Kind kind) noexcept {
 std::string format_divergence(const NondeterminismError::Divergence& d) {
   std::string out = fmt::format("NondeterminismError ({}): workflow \"{}\" run \"{}\" type \"{}\" diverged from its history",
                                 nondeterminism_kind_name(d.kind), d.workflow_id, d.run_id, d.workflow_type);
-  out += d.event_id != 0 ? fmt::format(" at event {}\n", d.event_id) : std::string(" past its last event\n");
+  out += fmt::format(" at event {}", d.event_id);
+  if (d.workflow_task_started_event_id != 0) {
+    out += fmt::format(" (in the workflow task started at event {})", d.workflow_task_started_event_id);
+  }
+  out += '\n';
   out += fmt::format("  history holds: {}\n", d.history_holds.empty() ? "(nothing)" : d.history_holds);
   out += fmt::format("  code produced: {}\n", d.code_produced.empty() ? "(nothing)" : d.code_produced);
   if (!d.location.file.empty()) {
     out += fmt::format("  {} {}:{} ({})\n", d.kind == NondeterminismError::Kind::kMissing ? "code's last command at" : "at",
                        d.location.file, d.location.line, d.location.call);
+  } else if (!d.location.call.empty()) {
+    out += fmt::format("  at: {}\n", d.location.call);
   }
   std::size_t history_focus = d.history_around.size();
   for (std::size_t i = 0; i < d.history_around.size(); i++) {

@@ -130,7 +130,8 @@ class NondeterminismError : public std::runtime_error {
     std::string workflow_id;
     std::string run_id;
     std::string workflow_type;
-    engine::EventId event_id = 0;   // The history event where replay diverged (0: past its end).
+    engine::EventId event_id = 0;   // The history event where replay diverged.
+    engine::EventId workflow_task_started_event_id = 0;  // The task being replayed.
     std::string history_holds;      // One line; empty for kExtra.
     std::string code_produced;      // One line; empty for kMissing.
     CodeLocation location;          // The SDK call that produced the command (kMissing: the last one).

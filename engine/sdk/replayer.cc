@@ -41,7 +41,9 @@ ReplayResult Replayer::replay(std::span<const engine::HistoryEvent> history, std
                   started->workflow_type, stacks_, WorkflowRunOptions{.record_commands = true});
   std::optional<TaskAnswer> answer = run.apply(history);
   result.commands_by_task = run.commands_by_task();
-  if (answer && answer->failed) {
+  // Whatever the type's option says about live runs (fail the workflow),
+  // offline replay reports the divergence.
+  if (run.poisoned() && answer) {
     result.divergence = answer->divergence;
     result.failure = answer->failure;
     result.message = answer->failure.message;

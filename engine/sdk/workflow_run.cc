@@ -683,7 +683,7 @@ void WorkflowRun::emit(Command command, std::shared_ptr<Op> op, CodeLocation loc
   }
   if (op) op->task_seq = task_seq_;
   task_code_lines_.push_back(CommandLine{0, describe(command), location});
-  last_location_ = location;
+  if (!location.file.empty()) last_location_ = location;
   if (options_.record_commands) commands_by_task_.back().commands.push_back(command);
   if (!replaying_) answer_.push_back(command);
   pending_.push_back(Pending{std::move(command), std::move(op), std::move(location)});
@@ -734,11 +734,26 @@ void WorkflowRun::diverge(NondeterminismError::Kind kind, const HistoryEvent* ev
   d.workflow_id = info_.workflow_id;
   d.run_id = info_.run_id;
   d.workflow_type = info_.workflow_type;
-  d.event_id = event != nullptr ? event->event_id : (recorded_.empty() ? next_event_id_ : recorded_.back().event_id + 1);
-  if (event == nullptr) d.event_id = 0;
-  if (event != nullptr) d.history_holds = describe(*event);
+  d.workflow_task_started_event_id = last_started_event_id_;
+  if (event != nullptr) {
+    d.event_id = event->event_id;
+    d.history_holds = describe(*event);
+  } else {
+    // An extra command: history's commands for this task end before it.
+    // The task's Completed is the event after its Started.
+    const engine::EventId last = recorded_.empty() ? last_started_event_id_ + 1 : recorded_.back().event_id;
+    d.event_id = last + 1;
+    d.history_holds = fmt::format("no more commands in this workflow task (they end at event {})", last);
+  }
   if (pending != nullptr) d.code_produced = describe(pending->command);
   d.location = pending != nullptr ? pending->location : last_location_;
+  if (d.location.file.empty()) {
+    // A command the SDK made for the code (a close, a cancellation): point
+    // at the code's last SDK call before it.
+    const std::string what = d.location.call;
+    d.location = last_location_;
+    d.location.call = what + (last_location_.file.empty() ? "" : ", after " + last_location_.call);
+  }
   for (const HistoryEvent& recorded : recorded_) {
     d.history_around.push_back(CommandLine{recorded.event_id, describe(recorded), {}});
   }

@@ -171,9 +171,9 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
     observer_(TaskReport{task.execution, task.workflow_type, task.started_event_id, hit, *answer});
   }
   sim::Result<Ack> done = sim::Error{sim::ErrorCode::kUnavailable, ""};
+  if (answer->divergence) stats_.nondeterminism++;  // Also when it failed the workflow instead of the task.
   if (answer->failed) {
     stats_.task_failures++;
-    if (answer->divergence) stats_.nondeterminism++;
     done = call<Ack>(method::kRespondWorkflowTaskFailed,
                      RespondWorkflowTaskFailedRequest{task.task_token, answer->cause, answer->failure, env_.name()},
                      options_.rpc_timeout);
@@ -184,7 +184,8 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
   completed.commands = std::move(answer->commands);
   completed.identity = env_.name();
   completed.build_id = options_.build_id;
-  if (!run->finished() && options_.cache_size > 0) {
+  const bool keep = !run->finished() && !run->poisoned() && options_.cache_size > 0;
+  if (keep) {
     completed.sticky_task_queue = sticky_queue_;
     completed.sticky_schedule_to_start_timeout = options_.sticky_schedule_to_start;
   }
@@ -193,7 +194,7 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
     if (done.error().code == sim::ErrorCode::kNotFound) stats_.stale_responses++;
     return;  // Whether the server took it is unknown: the run cannot be trusted.
   }
-  if (!run->finished()) stats_.evictions += cache_.put(task.execution.run_id, std::move(run));
+  if (keep) stats_.evictions += cache_.put(task.execution.run_id, std::move(run));
 }
 
 void Worker::handle_query(const PollWorkflowTaskQueueReply& task) {

@@ -157,7 +157,12 @@ void expect_divergence(const ReplayResult& result, const LiveRun& live, const Ex
     const engine::EventId event_id = *expected.event_id;
     ASSERT_GT(event_id, 0U);
     ASSERT_LE(event_id, live.history.events.size());
-    EXPECT_THAT(message, HasSubstr("at event " + std::to_string(event_id) + "\n"));
+    EXPECT_THAT(message, ::testing::ContainsRegex("at event " + std::to_string(event_id) + "[ \n]"));
+    // And which workflow task was being replayed.
+    EXPECT_THAT(message, HasSubstr("in the workflow task started at event " +
+                                   std::to_string(d.workflow_task_started_event_id)));
+    EXPECT_GT(d.workflow_task_started_event_id, 0U);
+    EXPECT_LT(d.workflow_task_started_event_id, event_id);
     // The event named is the one history holds there.
     const engine::HistoryEvent& event = live.history.events[event_id - 1];
     EXPECT_THAT(d.history_holds, HasSubstr(std::string(engine::event_type_name(event.type()))));
@@ -421,7 +426,10 @@ void stops_early_v1(WorkflowContext& ctx) {
   ctx.activity<std::string>("b", std::string("two"), kQuick);
 }
 
+int g_line_stops_early = 0;
+
 void stops_early_v2(WorkflowContext& ctx) {
+  g_line_stops_early = __LINE__ + 1;
   ctx.activity<std::string>("a", std::string("one"), kQuick);
   // Returns where v1 scheduled "b".
 }
@@ -436,18 +444,15 @@ TEST(NondeterminismMismatch, ReturningBeforeAnActivityHistoryHolds) {
   ASSERT_TRUE(replay(v1, live).ok);
   // Returning is a command (complete the workflow) at the position of "b":
   // a mismatch, not a missing command. No SDK call made it, so the report
-  // has no file:line; it says the function returned.
+  // says the function returned and points at the last SDK call before.
   ReplayResult result = replay(v2, live);
   expect_divergence(result, live,
                     {.kind = Kind::kMismatch,
                      .event_id = scheduled(live.history, "b"),
                      .history_holds = "ActivityTaskScheduled id=\"2\" type=\"b\"",
                      .code_produced = "CompleteWorkflowExecution",
-                     .line = 0,
-                     .call = ""});
-  ASSERT_TRUE(result.divergence.has_value());
-  EXPECT_EQ(result.divergence->location.file, "");
-  EXPECT_EQ(result.divergence->location.call, "the workflow function returned");
+                     .line = g_line_stops_early,
+                     .call = "the workflow function returned, after activity"});
 }
 
 int g_line_dropped = 0;
@@ -516,7 +521,7 @@ TEST(NondeterminismExtra, AddedParallelActivityInARecordedTask) {
   expect_divergence(result, live,
                     {.kind = Kind::kExtra,
                      .event_id = std::nullopt,
-                     .history_holds = "",
+                     .history_holds = "no more commands in this workflow task",
                      .code_produced = "ScheduleActivityTask id=\"2\" type=\"audit\"",
                      .line = g_line_extra,
                      .call = "activity"});
@@ -801,18 +806,13 @@ TEST(NondeterminismLive, FailWorkflowOnTaskFailureClosesTheWorkflowAsFailed) {
   EXPECT_EQ(first_event<engine::WorkflowTaskFailed>(outcome.history), 0U);
 }
 
-// --- Bugs found while writing these tests (disabled until fixed) -------------------------------
+// --- Regressions: bugs these tests found --------------------------------------------------
 
-// BUG: Replayer hides nondeterminism for a workflow type registered with
-// WorkflowOptions{.fail_workflow_on_task_failure = true}. WorkflowRun's
-// take_answer() (engine/sdk/workflow_run.cc, "The workflow opted to fail
-// rather than wait for fixed code") turns the divergence into an answer with
-// failed = false and a FailWorkflowExecution command, and Replayer::replay()
-// (engine/sdk/replayer.cc) only reports `answer->failed`: it returns ok =
-// true and message "ok", so `duro replay` and CI replay checks pass a change
-// that breaks every open run of such a type. The option is about what a
-// live worker does; offline replay should report the divergence regardless.
-TEST(NondeterminismReplayer, DISABLED_ReportsDivergenceForATypeThatFailsWorkflowsOnTaskFailure) {
+// Offline replay reports a divergence even for a type whose live runs fail
+// the workflow on one (WorkflowOptions::fail_workflow_on_task_failure): the
+// option is about what a live worker does, and `duro replay` in CI must not
+// pass a change that breaks every open run of such a type.
+TEST(NondeterminismReplayer, ReportsDivergenceForATypeThatFailsWorkflowsOnTaskFailure) {
   Registry v1 = with_activities();
   v1.workflow("changed_type", changed_type_v1);
   Registry v2 = with_activities();
@@ -829,18 +829,9 @@ TEST(NondeterminismReplayer, DISABLED_ReportsDivergenceForATypeThatFailsWorkflow
                      .call = "activity"});
 }
 
-// BUG: an extra command in the middle of a history is reported as
-// "diverged from its history past its last event", with event_id 0, though
-// the history goes on (here it schedules "b" and completes two workflow
-// tasks later). WorkflowRun::diverge() (engine/sdk/workflow_run.cc) computes the
-// position — `recorded_.back().event_id + 1`, the event after the task's
-// last command event — and then overwrites it with `if (event == nullptr)
-// d.event_id = 0;`, and format_divergence() (engine/sdk/errors.cc) prints
-// "past its last event" for 0. The headline should place the divergence:
-// at the event after the task's last command event (what the overwritten
-// code computed) or at that last command event — event 6 or 5 here;
-// "past its last event" only when the history really ends there.
-TEST(NondeterminismExtra, DISABLED_TheHeadlineSaysWhereInHistoryTheExtraCommandIs) {
+// An extra command in the middle of a history is placed: at the event
+// after the task's last command event, not "past its last event".
+TEST(NondeterminismExtra, TheHeadlineSaysWhereInHistoryTheExtraCommandIs) {
   Registry v1 = with_activities();
   v1.workflow("extra", extra_v1);
   Registry v2 = with_activities();
@@ -859,15 +850,9 @@ TEST(NondeterminismExtra, DISABLED_TheHeadlineSaysWhereInHistoryTheExtraCommandI
   EXPECT_THAT(headline, HasSubstr("event " + std::to_string(result.divergence->event_id)));
 }
 
-// BUG (observability): a worker that fails a workflow because replay found
-// it nondeterministic (WorkflowOptions::fail_workflow_on_task_failure)
-// counts nothing in WorkerStats::nondeterminism: Worker::handle_workflow_task
-// (engine/worker/worker.cc) counts it only when `answer->failed`, and
-// take_answer() clears `failed` for such types (the divergence is still in
-// the answer). A dashboard on that counter misses exactly the runs that
-// nondeterminism closed for good. It should count every answer that carries
-// a divergence.
-TEST(NondeterminismLive, DISABLED_TheWorkerCountsNondeterminismThatFailedTheWorkflow) {
+// A worker counts nondeterminism that failed the workflow (the option) as
+// well as nondeterminism that failed the task.
+TEST(NondeterminismLive, TheWorkerCountsNondeterminismThatFailedTheWorkflow) {
   VersionGuard guard;
   Registry registry = with_activities();
   registry.workflow("flip_fails", flip, WorkflowOptions{.fail_workflow_on_task_failure = true});
