@@ -170,6 +170,7 @@ void run_provision(std::size_t cache_size) {
     auto fetched = client.history({"provision-1", run_id}, env.sim().deadline_after(1min));
     ASSERT_TRUE(fetched.ok());
     history = fetched.value();
+    env.sim().stop();
   });
   cluster.world.run_for(6h);
   ASSERT_TRUE(result.has_value());
@@ -223,6 +224,7 @@ TEST(SdkEndToEnd, FanOutChildSideEffectQueryAndSignalHandler) {
     auto fetched = client.history({"fanout-1", run_id}, env.sim().deadline_after(1min));
     ASSERT_TRUE(fetched.ok());
     history = fetched.value();
+    env.sim().stop();
   });
   cluster.world.run_for(3h);
   ASSERT_TRUE(result.has_value());
