@@ -34,7 +34,7 @@ struct ActivityOptions {
 };
 
 struct ChildOptions {
-  std::string workflow_id{};  // Empty: "<parent workflow id>/<parent run id>/<n>".
+  std::string workflow_id{};  // Empty: "<parent workflow id>/<first 8 characters of its run id>/<n>".
   std::string task_queue{};   // Empty: the parent's.
   sim::Duration execution_timeout{0};
   sim::Duration run_timeout{0};
@@ -58,7 +58,9 @@ struct WorkflowOptions {
   // nondeterministic. Default off: the task fails and is retried, the
   // workflow stays open until fixed code is deployed.
   bool fail_workflow_on_task_failure = false;
-  // Used by ctx.activity() calls whose options set no timeout.
+  // For ctx.activity() calls whose options leave them unset: the timeouts
+  // (when neither schedule_to_close nor start_to_close is set, all four
+  // come from here), and the retry policy (when the call's is the default).
   ActivityOptions activity_defaults{};
 };
 

@@ -38,10 +38,10 @@ class Replayer {
  public:
   explicit Replayer(const Registry& registry);
 
-  // The run's execution and type come from the history's first event; the
-  // run id from `run_id` if given (else its original run id).
-  ReplayResult replay(std::span<const engine::HistoryEvent> history, std::string workflow_id = "replay",
-                      std::string run_id = "");
+  // The type comes from the history's first event. The workflow id is not
+  // in the history and must be the run's own (code may use it: child ids
+  // derive from it); the run id likewise, else the history's original run id.
+  ReplayResult replay(std::span<const engine::HistoryEvent> history, std::string workflow_id, std::string run_id = "");
 
  private:
   const Registry& registry_;

@@ -25,9 +25,12 @@
 // Blocking calls (get() on a future, sleep, wait_signal, await, the
 // synchronous activity/child calls) suspend the calling coroutine until
 // history resolves what it waits on; other coroutines of the workflow (go())
-// run meanwhile. Everything waits in a cancellation scope: when the scope
+// run meanwhile. Everything runs in a cancellation scope: when the scope
 // (or the whole workflow) is cancelled, the operations started in it are
-// cancelled and blocking calls in it throw CanceledError.
+// cancelled — their futures fail with CanceledError at once (Temporal's
+// TRY_CANCEL) — and wait_signal and await in it throw CanceledError. get()
+// on a future waits for that future alone: it throws only if that future
+// failed (a future of another scope's operation is not cancelled by yours).
 //
 // Signal and query handlers run between workflow tasks, on no coroutine:
 // they read and update workflow state, and must neither block nor issue
@@ -59,6 +62,16 @@ class WorkflowRun;
 namespace detail {
 
 struct ScopeState;
+
+// Inputs as payloads; a string literal is a std::string.
+template <typename A>
+Payload input_payload(const A& input) {
+  if constexpr (std::is_array_v<A> && std::is_same_v<std::remove_cv_t<std::remove_extent_t<A>>, char>) {
+    return to_payload(std::string(input));
+  } else {
+    return to_payload(input);
+  }
+}
 
 // A non-owning reference to a callable, for calls that use it before they
 // return (no allocation, unlike std::function).
@@ -129,7 +142,7 @@ class WorkflowContext {
   template <typename R = void, typename A>
   Future<R> start_activity(std::string_view type, const A& input, const ActivityOptions& options = {},
                            std::source_location location = std::source_location::current()) {
-    return Future<R>(start_activity_payload(type, to_payload(input), options, location));
+    return Future<R>(start_activity_payload(type, detail::input_payload(input), options, location));
   }
   template <typename R = void, typename A>
   R activity(std::string_view type, const A& input, const ActivityOptions& options = {},
@@ -209,7 +222,7 @@ class WorkflowContext {
   template <typename R = void, typename A>
   ChildWorkflow<R> start_child(std::string_view workflow_type, const A& input, const ChildOptions& options = {},
                                std::source_location location = std::source_location::current()) {
-    auto [started, result] = start_child_payload(workflow_type, to_payload(input), options, location);
+    auto [started, result] = start_child_payload(workflow_type, detail::input_payload(input), options, location);
     return ChildWorkflow<R>{Future<engine::WorkflowExecution>(std::move(started)), Future<R>(std::move(result))};
   }
   template <typename R = void, typename A>
@@ -223,7 +236,7 @@ class WorkflowContext {
   template <typename A>
   Future<void> signal_workflow(const engine::WorkflowExecution& target, std::string_view signal_name, const A& input,
                                std::source_location location = std::source_location::current()) {
-    return Future<void>(signal_workflow_payload(target, signal_name, to_payload(input), location));
+    return Future<void>(signal_workflow_payload(target, signal_name, detail::input_payload(input), location));
   }
   Future<void> cancel_workflow(const engine::WorkflowExecution& target,
                                std::source_location location = std::source_location::current());
@@ -231,8 +244,10 @@ class WorkflowContext {
   // --- Concurrency --------------------------------------------------------
 
   // Runs `fn` in a new coroutine of this workflow, in a new cancellation
-  // scope nested in the current one. Coroutines run one at a time, in the
-  // order they became ready, so the interleaving is deterministic.
+  // scope nested in the current one. Coroutines run one at a time: at each
+  // workflow task, every one that can move is resumed in creation order
+  // (the main one first), round after round until none can, so the
+  // interleaving is deterministic.
   template <typename Fn>
   auto go(Fn fn) -> Future<decltype(fn())> {
     using R = decltype(fn());
@@ -319,7 +334,7 @@ class WorkflowContext {
   // history). Does not return.
   template <typename A>
   [[noreturn]] void continue_as_new(const A& input, const ContinueAsNewOptions& options = {}) {
-    continue_as_new_payload(to_payload(input), options);
+    continue_as_new_payload(detail::input_payload(input), options);
   }
 
  private:

@@ -289,8 +289,11 @@ std::optional<TaskAnswer> WorkflowRun::apply(std::span<const HistoryEvent> event
       }
       if (!event.is<engine::WorkflowTaskStarted>()) {
         if (engine::is_command_event(event.type())) {
-          // The command events of a task this run answered live.
-          match_one(event, /*recorded=*/false);
+          // Matched already when the code re-ran its task; else the
+          // command events of a task this run answered live.
+          if (replayed_completed_id_ == 0 || task_completed_id(event) != replayed_completed_id_) {
+            match_one(event, /*recorded=*/false);
+          }
         } else {
           apply_event(event);
         }
@@ -305,7 +308,7 @@ std::optional<TaskAnswer> WorkflowRun::apply(std::span<const HistoryEvent> event
           next_event_id_--;  // Not consumed: the run may still answer it.
           break;
         }
-        run_task(event, /*recorded=*/false, {});
+        run_task(event, /*recorded=*/false);
         return take_answer();
       }
       if (next->is<engine::WorkflowTaskFailed>() || next->is<engine::WorkflowTaskTimedOut>()) {
@@ -315,23 +318,19 @@ std::optional<TaskAnswer> WorkflowRun::apply(std::span<const HistoryEvent> event
       if (!next->is<engine::WorkflowTaskCompleted>()) {
         bad_history(*next, "a WorkflowTaskStarted is followed by its Completed, Failed or TimedOut");
       }
-      if (next->event_id != next_event_id_) {
-        bad_history(*next, fmt::format("event id {} where {} was expected", next->event_id, next_event_id_));
-      }
-      next_event_id_++;
-      // The task's command events follow its Completed, written with it.
-      std::size_t end = i + 2;
-      while (end < events.size() && engine::is_command_event(events[end].type()) &&
-             task_completed_id(events[end]) == next->event_id) {
-        if (events[end].event_id != next_event_id_) {
-          bad_history(events[end],
-                      fmt::format("event id {} where {} was expected", events[end].event_id, next_event_id_));
+      // The task's command events: those that name its Completed, up to the
+      // next task. Events the server wrote with them (an unstarted
+      // activity's Canceled, the next WorkflowTaskScheduled) may come in
+      // between; they are applied in order after the code ran.
+      recorded_.clear();
+      for (std::size_t j = i + 2; j < events.size() && !events[j].is<engine::WorkflowTaskStarted>(); j++) {
+        if (engine::is_command_event(events[j].type()) && task_completed_id(events[j]) == next->event_id) {
+          recorded_.push_back(&events[j]);
         }
-        next_event_id_++;
-        end++;
       }
-      run_task(event, /*recorded=*/true, events.subspan(i + 2, end - (i + 2)));
-      i = end;
+      replayed_completed_id_ = next->event_id;
+      run_task(event, /*recorded=*/true);
+      i++;
     }
   } catch (const ReplayAbort&) {
     DURO_ASSERT(failure_.has_value());
@@ -517,14 +516,14 @@ void WorkflowRun::close_op(Op& op) {
 
 // --- Running a workflow task ----------------------------------------------------------------
 
-void WorkflowRun::run_task(const HistoryEvent& started, bool recorded, std::span<const HistoryEvent> commands) {
+void WorkflowRun::run_task(const HistoryEvent& started, bool recorded) {
   if (coroutines_.empty()) bad_history(started, "a workflow task before WorkflowExecutionStarted");
   task_seq_++;
   now_ = std::max(now_, started.time);
   last_started_event_id_ = started.event_id;
   replaying_ = recorded;
   last_task_live_ = !recorded;
-  recorded_ = commands;
+  if (!recorded) recorded_.clear();
   recorded_next_ = 0;
   task_code_lines_.clear();
   answer_.clear();
@@ -539,13 +538,13 @@ void WorkflowRun::run_task(const HistoryEvent& started, bool recorded, std::span
 
   if (recorded) {
     skip_deprecated_patches();
-    if (recorded_next_ < recorded_.size()) diverge(NondeterminismError::Kind::kMissing, &recorded_[recorded_next_], nullptr);
+    if (recorded_next_ < recorded_.size()) diverge(NondeterminismError::Kind::kMissing, recorded_[recorded_next_], nullptr);
   }
   // Finished coroutines give their stacks back; the main one stays first.
   std::erase_if(coroutines_, [&](const std::unique_ptr<Slot>& slot) {
     return slot->done && slot.get() != coroutines_.front().get();
   });
-  recorded_ = {};
+  recorded_.clear();
   replaying_ = false;
 }
 
@@ -583,7 +582,7 @@ bool WorkflowRun::runnable(const Slot& slot) const {
 void WorkflowRun::block_until(detail::FunctionRef<bool()> ready, bool cancellable, const std::source_location& where) {
   if (failure_) throw ReplayAbort{};
   Slot* slot = current_slot_;
-  if (slot == nullptr || Coroutine::current() == nullptr) {
+  if (slot == nullptr || Coroutine::current() == nullptr || in_handler_) {
     throw WorkflowUsageError(fmt::format("a blocking call at {}:{} outside workflow code (in a signal or query handler?)",
                                          base_name(where.file_name()), where.line()));
   }
@@ -692,7 +691,7 @@ void WorkflowRun::emit(Command command, std::shared_ptr<Op> op, CodeLocation loc
     // divergence points at the call that made it.
     skip_deprecated_patches();
     if (recorded_next_ >= recorded_.size()) diverge(NondeterminismError::Kind::kExtra, nullptr, &pending_.front());
-    match_one(recorded_[recorded_next_], /*recorded=*/true);
+    match_one(*recorded_[recorded_next_], /*recorded=*/true);
     recorded_next_++;
   }
 }
@@ -716,7 +715,7 @@ void WorkflowRun::skip_deprecated_patches() {
   while (recorded_next_ < recorded_.size()) {
     bool deprecated = false;
     const std::string* patch_id = nullptr;
-    if (!is_patch_marker(recorded_[recorded_next_], &deprecated, &patch_id) || !deprecated) return;
+    if (!is_patch_marker(*recorded_[recorded_next_], &deprecated, &patch_id) || !deprecated) return;
     if (!pending_.empty()) {
       const auto* marker = std::get_if<engine::RecordMarker>(&pending_.front().command);
       if (marker != nullptr && marker->marker_name == kPatchMarkerName) {
@@ -741,7 +740,7 @@ void WorkflowRun::diverge(NondeterminismError::Kind kind, const HistoryEvent* ev
   } else {
     // An extra command: history's commands for this task end before it.
     // The task's Completed is the event after its Started.
-    const engine::EventId last = recorded_.empty() ? last_started_event_id_ + 1 : recorded_.back().event_id;
+    const engine::EventId last = recorded_.empty() ? last_started_event_id_ + 1 : recorded_.back()->event_id;
     d.event_id = last + 1;
     d.history_holds = fmt::format("no more commands in this workflow task (they end at event {})", last);
   }
@@ -754,8 +753,8 @@ void WorkflowRun::diverge(NondeterminismError::Kind kind, const HistoryEvent* ev
     d.location = last_location_;
     d.location.call = what + (last_location_.file.empty() ? "" : ", after " + last_location_.call);
   }
-  for (const HistoryEvent& recorded : recorded_) {
-    d.history_around.push_back(CommandLine{recorded.event_id, describe(recorded), {}});
+  for (const HistoryEvent* recorded : recorded_) {
+    d.history_around.push_back(CommandLine{recorded->event_id, describe(*recorded), {}});
   }
   if (recorded_.empty() && event != nullptr) d.history_around.push_back(CommandLine{event->event_id, describe(*event), {}});
   d.code_around = task_code_lines_;
@@ -906,13 +905,14 @@ std::shared_ptr<detail::FutureCore> WorkflowRun::start_activity(std::string_view
   command.activity_type = std::string(type);
   command.task_queue = engine::TaskQueue{options.task_queue, engine::TaskQueueKind::kNormal};
   command.input = std::move(input);
+  const ActivityOptions& defaults = definition_->options.activity_defaults;
   const bool timeouts_set = options.schedule_to_close.count() > 0 || options.start_to_close.count() > 0;
-  const ActivityOptions& timeouts = timeouts_set ? options : definition_->options.activity_defaults;
+  const ActivityOptions& timeouts = timeouts_set ? options : defaults;
   command.schedule_to_close_timeout = timeouts.schedule_to_close;
   command.schedule_to_start_timeout = timeouts.schedule_to_start;
   command.start_to_close_timeout = timeouts.start_to_close;
-  command.heartbeat_timeout = timeouts.heartbeat;
-  command.retry_policy = timeouts_set ? options.retry : timeouts.retry;
+  command.heartbeat_timeout = options.heartbeat.count() > 0 ? options.heartbeat : timeouts.heartbeat;
+  command.retry_policy = options.retry != RetryPolicy{} ? options.retry : defaults.retry;
 
   auto op = std::make_shared<Op>();
   op->kind = Op::Kind::kActivity;
@@ -1026,6 +1026,10 @@ QueryAnswer WorkflowRun::query(std::string_view query_type, const Payload& args)
 }
 
 Payload WorkflowRun::side_effect(detail::FunctionRef<Payload()> produce, const std::source_location& where) {
+  if (in_handler_) {
+    throw WorkflowUsageError(fmt::format("side_effect() at {}:{} from a handler: handlers may not issue commands",
+                                         base_name(where.file_name()), where.line()));
+  }
   engine::RecordMarker marker;
   marker.marker_name = kSideEffectMarkerName;
   if (replaying_) {
@@ -1033,7 +1037,7 @@ Payload WorkflowRun::side_effect(detail::FunctionRef<Payload()> produce, const s
     // deterministic (that is why it is a side effect).
     skip_deprecated_patches();
     if (recorded_next_ < recorded_.size()) {
-      if (const auto* recorded = recorded_[recorded_next_].as<engine::MarkerRecorded>();
+      if (const auto* recorded = recorded_[recorded_next_]->as<engine::MarkerRecorded>();
           recorded != nullptr && recorded->marker_name == kSideEffectMarkerName) {
         marker.details = recorded->details;
       }
@@ -1049,6 +1053,10 @@ Payload WorkflowRun::side_effect(detail::FunctionRef<Payload()> produce, const s
 }
 
 bool WorkflowRun::patched(std::string_view patch_id, bool deprecated, const std::source_location& where) {
+  if (in_handler_) {
+    throw WorkflowUsageError(fmt::format("patched() at {}:{} from a handler: handlers may not issue commands",
+                                         base_name(where.file_name()), where.line()));
+  }
   if (auto memo = patches_.find(patch_id); memo != patches_.end()) return memo->second;
   bool result = true;
   if (replaying_) {
@@ -1058,7 +1066,7 @@ bool WorkflowRun::patched(std::string_view patch_id, bool deprecated, const std:
     for (std::size_t at = recorded_next_; at < recorded_.size(); at++) {
       bool marker_deprecated = false;
       const std::string* recorded_id = nullptr;
-      if (!is_patch_marker(recorded_[at], &marker_deprecated, &recorded_id)) break;
+      if (!is_patch_marker(*recorded_[at], &marker_deprecated, &recorded_id)) break;
       if (recorded_id != nullptr && *recorded_id == patch_id) {
         result = true;
         break;

@@ -95,7 +95,7 @@ struct ScopeState {
 
 struct WorkflowRunOptions {
   std::size_t coroutines_max = 10'000;
-  std::size_t commands_per_task_max = 10'000;
+  std::size_t commands_per_task_max = 1'000;  // The server's limit (server_limits.h).
   std::size_t scheduling_rounds_max = 1'000'000;  // Resumes in one task: a livelock guard.
   // Keep every command the code produced (commands_by_task()): for replay
   // tests, not for workers (it grows with the history).
@@ -201,7 +201,9 @@ class WorkflowRun {
   };
 
   void apply_event(const engine::HistoryEvent& event);
-  void run_task(const engine::HistoryEvent& started, bool recorded, std::span<const engine::HistoryEvent> commands);
+  // Runs the code at one workflow task; `recorded`: history records it,
+  // and recorded_ holds its command events.
+  void run_task(const engine::HistoryEvent& started, bool recorded);
   void run_coroutines();
   bool runnable(const Slot& slot) const;
   void main_body();
@@ -252,8 +254,9 @@ class WorkflowRun {
   std::deque<Pending> pending_;
   // While replaying a recorded task: its command events and how many the
   // code has matched.
-  std::span<const engine::HistoryEvent> recorded_;
+  std::vector<const engine::HistoryEvent*> recorded_;
   std::size_t recorded_next_ = 0;
+  engine::EventId replayed_completed_id_ = 0;  // The last recorded task's Completed.
   std::vector<CommandLine> task_code_lines_;  // This task's commands, for reports.
   CodeLocation last_location_;
   std::vector<TaskCommands> commands_by_task_;

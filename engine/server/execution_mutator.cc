@@ -481,6 +481,7 @@ sim::Result<void> ExecutionMutator::complete_workflow_task(const TaskToken& toke
   if (!applied.ok()) {
     state_ = before;
     mutation_ = mutation_before;
+    unstarted_cancels_.clear();
     const WorkflowTaskFailedCause cause = applied.error().code == ErrorCode::kOverloaded
                                               ? WorkflowTaskFailedCause::kPendingLimitExceeded
                                               : WorkflowTaskFailedCause::kBadCommandAttributes;
@@ -491,11 +492,15 @@ sim::Result<void> ExecutionMutator::complete_workflow_task(const TaskToken& toke
     return Error{ErrorCode::kInvalidArgument, applied.error().message};
   }
   if (state_.running()) {
+    std::vector<ActivityTaskCanceled> cancels = std::move(unstarted_cancels_);
+    unstarted_cancels_.clear();
+    for (ActivityTaskCanceled& canceled : cancels) add_event(std::move(canceled));
     const bool had_buffered = !state_.buffered_events.empty();
     flush_buffered_events();
-    if (had_buffered) schedule_workflow_task();
+    if (had_buffered || !cancels.empty()) schedule_workflow_task();
     check_history_size();
   }
+  unstarted_cancels_.clear();
   return {};
 }
 
@@ -592,10 +597,12 @@ sim::Result<void> ExecutionMutator::apply_command(const Command& command, EventI
     activity.cancel_requested = true;
     activity.cancel_requested_event_id = requested;
     if (!activity.started()) {
-      // Not running anywhere: cancelled at once (Temporal does the same).
-      add_event(ActivityTaskCanceled{{}, requested, activity.scheduled_event_id, 0, "history-service"});
+      // Not running anywhere: cancelled at once (Temporal does the same),
+      // its Canceled written after the task's last command event, so a
+      // task's command events stay one block.
+      unstarted_cancels_.push_back(
+          ActivityTaskCanceled{{}, requested, activity.scheduled_event_id, 0, "history-service"});
       state_.activities.erase(it);
-      schedule_workflow_task();
     }
     return {};
   }

@@ -191,6 +191,9 @@ class ExecutionMutator {
   MutableState& state_;
   sim::TimePoint now_;
   const ServerLimits& limits_;
+  // Unstarted activities a task's commands cancelled: their Canceled
+  // events are written after the task's command events.
+  std::vector<ActivityTaskCanceled> unstarted_cancels_;
   Mutation mutation_;
 };
 

@@ -152,6 +152,40 @@ TEST(SdkFeatures, CancellingAScopeCancelsItsActivityAndTimer) {
   expect_valid_and_replays(registry, closed, "cancel-scope-1");
 }
 
+// An activity nobody picks up is cancelled by the server at once: its
+// Canceled event lands among the task's command events. Replay must still
+// match the task's commands (a timer started after the cancel) around it.
+std::string cancels_unstarted(WorkflowContext& ctx) {
+  std::string out;
+  Future<std::string> stuck;
+  CancellationScope scope = ctx.cancellation_scope([&](CancellationScope& inner) {
+    stuck = ctx.start_activity<std::string>("cleanup", std::string("x"),
+                                            {.start_to_close = 10s, .task_queue = "nobody-polls-this"});
+    return inner;
+  });
+  ctx.sleep(5s);
+  scope.cancel();                         // RequestCancelActivityTask ...
+  Future<void> timer = ctx.timer(10s);    // ... and StartTimer, in one task.
+  try {
+    stuck.get();
+  } catch (const CanceledError&) {
+    out += "cancelled;";
+  }
+  timer.get();
+  return out + "timer fired;";
+}
+
+TEST(SdkFeatures, CancellingAnUnstartedActivityAmidOtherCommandsReplays) {
+  Registry registry = base_registry();
+  registry.workflow("cancels_unstarted", cancels_unstarted);
+  SdkCluster cluster(registry, {.seed = 13});
+  Closed closed = run_one(cluster, "cancels-unstarted-1", "cancels_unstarted", Payload{});
+  ASSERT_EQ(closed.status, engine::WorkflowStatus::kCompleted);
+  EXPECT_EQ(completed_result(closed), "cancelled;timer fired;");
+  EXPECT_TRUE(has_event(closed.history, EventType::kActivityTaskCanceled));
+  expect_valid_and_replays(registry, closed, "cancels-unstarted-1");
+}
+
 // --- Workflow cancellation -------------------------------------------------------------------
 
 std::string cancellable_workflow(WorkflowContext& ctx) {
