@@ -37,6 +37,7 @@
 #include <queue>
 #include <vector>
 
+#include "bench/allocation_counter.h"
 #include "bench/ratio_reporter.h"
 #include "sim/random.h"
 #include "sim/sanitizer.h"
@@ -60,6 +61,11 @@ void* operator new(std::size_t size) {
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 #endif
+
+namespace duro::bench {
+bool counting_allocations() noexcept { return kCountingAllocations; }
+std::uint64_t allocations() noexcept { return ::allocations; }
+}  // namespace duro::bench
 
 namespace {
 
@@ -226,6 +232,22 @@ int main(int argc, char** argv) {
               {"BM_rpc_roundtrip"}, std::nullopt);
   print_ratio(reporter, "BM_disk_append_fsync / BM_raw_disk_copy_4k", "BM_disk_append_fsync",
               {"BM_raw_disk_copy_4k"}, std::nullopt);
+  // Replay: the whole ~23,000-event history, over the cost of decoding
+  // (or copying) the same events once.
+  print_ratio(reporter, "BM_replay_events / BM_replay_decode_reference", "BM_replay_events",
+              {"BM_replay_decode_reference"}, std::nullopt);
+  print_ratio(reporter, "BM_replay_events_worker_run / BM_replay_decode_reference", "BM_replay_events_worker_run",
+              {"BM_replay_decode_reference"}, std::nullopt);
+  print_ratio(reporter, "BM_replay_events / BM_replay_copy_reference", "BM_replay_events",
+              {"BM_replay_copy_reference"}, std::nullopt);
+  // The same three-activity workflow on an SDK worker (many in flight) over
+  // the raw-command worker (one at a time): time per completed workflow.
+  print_ratio(reporter, "BM_workflow_end_to_end_1_server / BM_engine_workflow_roundtrip",
+              "BM_workflow_end_to_end_1_server", {"BM_engine_workflow_roundtrip"}, std::nullopt);
+  print_ratio(reporter, "BM_workflow_end_to_end_1_server_batch_100 / BM_engine_workflow_roundtrip",
+              "BM_workflow_end_to_end_1_server_batch_100", {"BM_engine_workflow_roundtrip"}, std::nullopt);
+  print_ratio(reporter, "BM_workflow_end_to_end_3_servers / BM_engine_workflow_roundtrip",
+              "BM_workflow_end_to_end_3_servers", {"BM_engine_workflow_roundtrip"}, std::nullopt);
   benchmark::Shutdown();
   return 0;
 }
