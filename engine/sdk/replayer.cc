@@ -40,7 +40,7 @@ ReplayResult Replayer::replay(std::span<const engine::HistoryEvent> history, std
   WorkflowRun run(definition, engine::WorkflowExecution{std::move(workflow_id), std::move(run_id)},
                   started->workflow_type, stacks_, WorkflowRunOptions{.record_commands = true});
   std::optional<TaskAnswer> answer = run.apply(history);
-  result.commands_by_task = run.commands_by_task();
+  result.commands_by_task = run.take_commands_by_task();
   // Whatever the type's option says about live runs (fail the workflow),
   // offline replay reports the divergence.
   if (run.poisoned() && answer) {

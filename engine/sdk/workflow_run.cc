@@ -34,6 +34,7 @@ struct Op {
 
 namespace {
 
+using detail::CodeSite;
 using detail::Op;
 
 // Thrown (after the run recorded why in failure_) to unwind workflow code:
@@ -71,9 +72,11 @@ std::string_view base_name(const char* path) {
   return file;
 }
 
-CodeLocation code_location(const std::source_location& where, const char* call) {
-  return CodeLocation{std::string(base_name(where.file_name())), where.line(), call};
+CodeLocation code_location(const CodeSite& site) {
+  return CodeLocation{std::string(base_name(site.where.file_name())), site.where.line(), site.call};
 }
+
+bool has_file(const CodeSite& site) { return site.where.file_name()[0] != '\0'; }
 
 EventId task_completed_id(const HistoryEvent& event) {
   return std::visit(
@@ -292,7 +295,7 @@ std::optional<TaskAnswer> WorkflowRun::apply(std::span<const HistoryEvent> event
           // Matched already when the code re-ran its task; else the
           // command events of a task this run answered live.
           if (replayed_completed_id_ == 0 || task_completed_id(event) != replayed_completed_id_) {
-            match_one(event, /*recorded=*/false);
+            match_one(event);
           }
         } else {
           apply_event(event);
@@ -525,7 +528,8 @@ void WorkflowRun::run_task(const HistoryEvent& started, bool recorded) {
   last_task_live_ = !recorded;
   if (!recorded) recorded_.clear();
   recorded_next_ = 0;
-  task_code_lines_.clear();
+  task_log_.clear();
+  task_commands_ = 0;
   answer_.clear();
   if (options_.record_commands) commands_by_task_.push_back(TaskCommands{started.event_id, {}});
 
@@ -537,7 +541,7 @@ void WorkflowRun::run_task(const HistoryEvent& started, bool recorded) {
   if (!close_emitted_) run_coroutines();
 
   if (recorded) {
-    skip_deprecated_patches();
+    skip_deprecated_patches(nullptr);
     if (recorded_next_ < recorded_.size()) diverge(NondeterminismError::Kind::kMissing, recorded_[recorded_next_], nullptr);
   }
   // Finished coroutines give their stacks back; the main one stays first.
@@ -635,7 +639,7 @@ void WorkflowRun::code_threw(const std::string& what) {
 }
 
 void WorkflowRun::finish_main(Command close) {
-  emit(std::move(close), nullptr, CodeLocation{"", 0, "the workflow function returned"});
+  emit(std::move(close), nullptr, CodeSite{{}, "the workflow function returned"});
   close_emitted_ = true;
 }
 
@@ -667,57 +671,68 @@ TaskAnswer WorkflowRun::take_answer() {
 
 // --- Commands and matching --------------------------------------------------------------------
 
-void WorkflowRun::emit(Command command, std::shared_ptr<Op> op, CodeLocation location) {
+void WorkflowRun::emit(Command command, std::shared_ptr<Op> op, CodeSite site) {
   if (failure_) throw ReplayAbort{};
-  if (in_handler_) {
-    throw WorkflowUsageError(fmt::format("{} at {}:{} from a signal or query handler: handlers may not issue commands",
-                                         location.call, location.file, location.line));
+  if (in_handler_ || close_emitted_ || task_commands_ >= options_.commands_per_task_max) {
+    const CodeLocation at = code_location(site);
+    if (in_handler_) {
+      throw WorkflowUsageError(fmt::format("{} at {}:{} from a signal or query handler: handlers may not issue commands",
+                                           at.call, at.file, at.line));
+    }
+    if (close_emitted_) {
+      throw WorkflowUsageError(fmt::format("{} at {}:{} after the workflow closed", at.call, at.file, at.line));
+    }
+    throw WorkflowUsageError(fmt::format("more than {} commands in one workflow task (at {}:{})",
+                                         options_.commands_per_task_max, at.file, at.line));
   }
-  if (close_emitted_) {
-    throw WorkflowUsageError(fmt::format("{} at {}:{} after the workflow closed", location.call, location.file,
-                                         location.line));
-  }
-  if (task_code_lines_.size() >= options_.commands_per_task_max) {
-    throw WorkflowUsageError(fmt::format("more than {} commands in one workflow task", options_.commands_per_task_max));
-  }
+  task_commands_++;
   if (op) op->task_seq = task_seq_;
-  task_code_lines_.push_back(CommandLine{0, describe(command), location});
-  if (!location.file.empty()) last_location_ = location;
+  if (has_file(site)) last_site_ = site;
   if (options_.record_commands) commands_by_task_.back().commands.push_back(command);
-  if (!replaying_) answer_.push_back(command);
-  pending_.push_back(Pending{std::move(command), std::move(op), std::move(location)});
-  if (replaying_) {
-    // History already records this task: check the command now, so a
-    // divergence points at the call that made it.
-    skip_deprecated_patches();
-    if (recorded_next_ >= recorded_.size()) diverge(NondeterminismError::Kind::kExtra, nullptr, &pending_.front());
-    match_one(*recorded_[recorded_next_], /*recorded=*/true);
-    recorded_next_++;
+  if (!replaying_) {
+    answer_.push_back(command);
+    pending_.push_back(Pending{std::move(command), std::move(op), site});
+    return;
   }
+  // History already records this task: check the command now, so a
+  // divergence points at the call that made it. Matched commands stay in
+  // task_log_ until the task ends, for the report.
+  skip_deprecated_patches(&command);
+  task_log_.push_back(Pending{std::move(command), std::move(op), site});
+  Pending& pending = task_log_.back();
+  if (recorded_next_ >= recorded_.size()) diverge(NondeterminismError::Kind::kExtra, nullptr, &pending);
+  const HistoryEvent& event = *recorded_[recorded_next_];
+  if (!command_matches(pending.command, event)) diverge(NondeterminismError::Kind::kMismatch, &event, &pending);
+  bind(pending, event);
+  recorded_next_++;
 }
 
-void WorkflowRun::match_one(const HistoryEvent& event, bool recorded) {
-  (void)recorded;
-  if (pending_.empty()) diverge(NondeterminismError::Kind::kMissing, &event, nullptr);
-  Pending& pending = pending_.front();
-  if (!command_matches(pending.command, event)) diverge(NondeterminismError::Kind::kMismatch, &event, &pending);
+void WorkflowRun::bind(const Pending& pending, const HistoryEvent& event) {
   if (pending.op) {
     pending.op->event_id = event.event_id;
     ops_by_event_[event.event_id] = pending.op;
   }
+}
+
+void WorkflowRun::match_one(const HistoryEvent& event) {
+  if (pending_.empty()) diverge(NondeterminismError::Kind::kMissing, &event, nullptr);
+  Pending& pending = pending_.front();
+  if (!command_matches(pending.command, event)) diverge(NondeterminismError::Kind::kMismatch, &event, &pending);
+  bind(pending, event);
   pending_.pop_front();
 }
 
-void WorkflowRun::skip_deprecated_patches() {
+void WorkflowRun::skip_deprecated_patches(const Command* next) {
   // A deprecated patch marker the code no longer asks for is skipped
   // (Temporal's rule): it lets deprecate_patch() calls be removed once no
-  // run from before the patch remains.
+  // run from before the patch remains. `next`: the command about to be
+  // matched (not skipped past when it is that very marker).
   while (recorded_next_ < recorded_.size()) {
     bool deprecated = false;
     const std::string* patch_id = nullptr;
     if (!is_patch_marker(*recorded_[recorded_next_], &deprecated, &patch_id) || !deprecated) return;
-    if (!pending_.empty()) {
-      const auto* marker = std::get_if<engine::RecordMarker>(&pending_.front().command);
+    if (next != nullptr) {
+      const auto* marker = std::get_if<engine::RecordMarker>(next);
       if (marker != nullptr && marker->marker_name == kPatchMarkerName) {
         const std::string* produced = detail_value(marker->details, kPatchIdKey);
         if (produced != nullptr && patch_id != nullptr && *produced == *patch_id) return;
@@ -745,19 +760,24 @@ void WorkflowRun::diverge(NondeterminismError::Kind kind, const HistoryEvent* ev
     d.history_holds = fmt::format("no more commands in this workflow task (they end at event {})", last);
   }
   if (pending != nullptr) d.code_produced = describe(pending->command);
-  d.location = pending != nullptr ? pending->location : last_location_;
+  d.location = code_location(pending != nullptr ? pending->site : last_site_);
   if (d.location.file.empty()) {
     // A command the SDK made for the code (a close, a cancellation): point
     // at the code's last SDK call before it.
     const std::string what = d.location.call;
-    d.location = last_location_;
-    d.location.call = what + (last_location_.file.empty() ? "" : ", after " + last_location_.call);
+    d.location = code_location(last_site_);
+    d.location.call = what + (has_file(last_site_) ? std::string(", after ") + last_site_.call : "");
   }
   for (const HistoryEvent* recorded : recorded_) {
     d.history_around.push_back(CommandLine{recorded->event_id, describe(*recorded), {}});
   }
   if (recorded_.empty() && event != nullptr) d.history_around.push_back(CommandLine{event->event_id, describe(*event), {}});
-  d.code_around = task_code_lines_;
+  for (const Pending& logged : task_log_) {
+    d.code_around.push_back(CommandLine{0, describe(logged.command), code_location(logged.site)});
+  }
+  if (task_log_.empty() && pending != nullptr) {
+    d.code_around.push_back(CommandLine{0, describe(pending->command), code_location(pending->site)});
+  }
   NondeterminismError error(d);
   TaskAnswer answer;
   answer.failed = true;
@@ -822,7 +842,7 @@ void WorkflowRun::cancel_scope(detail::ScopeState& scope) {
 void WorkflowRun::cancel_op(Op& op) {
   if (op.closed || op.cancel_requested) return;
   op.cancel_requested = true;
-  const CodeLocation location{"", 0, "cancellation"};
+  const CodeSite location{{}, "cancellation"};
   switch (op.kind) {
     case Op::Kind::kActivity:
       // Temporal's TRY_CANCEL: the workflow stops waiting at once.
@@ -866,7 +886,7 @@ std::shared_ptr<Op> WorkflowRun::shared_from(Op& op) {
 }
 
 void WorkflowRun::emit_deferred_cancels() {
-  const CodeLocation location{"", 0, "cancellation"};
+  const CodeSite location{{}, "cancellation"};
   std::vector<std::shared_ptr<Op>> waiting;
   std::vector<std::shared_ptr<Op>> deferred = std::move(deferred_cancels_);
   deferred_cancels_.clear();
@@ -926,7 +946,7 @@ std::shared_ptr<detail::FutureCore> WorkflowRun::start_activity(std::string_view
   }
   register_op(op);
   std::shared_ptr<detail::FutureCore> result = op->result;
-  emit(std::move(command), std::move(op), code_location(where, "activity"));
+  emit(std::move(command), std::move(op), CodeSite{where, "activity"});
   return result;
 }
 
@@ -947,7 +967,7 @@ std::shared_ptr<Op> WorkflowRun::start_timer_op(sim::Duration duration, const st
     return op;
   }
   register_op(op);
-  emit(engine::StartTimer{op->id, duration}, op, code_location(where, call));
+  emit(engine::StartTimer{op->id, duration}, op, CodeSite{where, call});
   return op;
 }
 
@@ -1035,7 +1055,7 @@ Payload WorkflowRun::side_effect(detail::FunctionRef<Payload()> produce, const s
   if (replaying_) {
     // The recorded value, never a new one: the function may not be
     // deterministic (that is why it is a side effect).
-    skip_deprecated_patches();
+    skip_deprecated_patches(nullptr);  // A side-effect marker is never a patch.
     if (recorded_next_ < recorded_.size()) {
       if (const auto* recorded = recorded_[recorded_next_]->as<engine::MarkerRecorded>();
           recorded != nullptr && recorded->marker_name == kSideEffectMarkerName) {
@@ -1048,7 +1068,7 @@ Payload WorkflowRun::side_effect(detail::FunctionRef<Payload()> produce, const s
   }
   Payload value;
   if (const std::string* data = detail_value(marker.details, kSideEffectDataKey)) value = *data;
-  emit(std::move(marker), nullptr, code_location(where, "side_effect"));
+  emit(std::move(marker), nullptr, CodeSite{where, "side_effect"});
   return value;
 }
 
@@ -1074,7 +1094,7 @@ bool WorkflowRun::patched(std::string_view patch_id, bool deprecated, const std:
       if (!marker_deprecated) break;
     }
   }
-  if (result) emit(patch_marker(patch_id, deprecated), nullptr, code_location(where, deprecated ? "deprecate_patch" : "patched"));
+  if (result) emit(patch_marker(patch_id, deprecated), nullptr, CodeSite{where, deprecated ? "deprecate_patch" : "patched"});
   patches_.emplace(std::string(patch_id), result);
   return result;
 }
@@ -1110,7 +1130,7 @@ std::pair<std::shared_ptr<detail::FutureCore>, std::shared_ptr<detail::FutureCor
     return futures;
   }
   register_op(op);
-  emit(std::move(command), std::move(op), code_location(where, "child"));
+  emit(std::move(command), std::move(op), CodeSite{where, "child"});
   return futures;
 }
 
@@ -1120,7 +1140,7 @@ std::shared_ptr<detail::FutureCore> WorkflowRun::signal_external(const engine::W
   std::shared_ptr<Op> op = make_external_op(Op::Kind::kSignalExternal, target.workflow_id);
   std::shared_ptr<detail::FutureCore> result = op->result;
   emit(engine::SignalExternalWorkflowExecution{target, std::string(signal_name), std::move(input), false}, std::move(op),
-       code_location(where, "signal_workflow"));
+       CodeSite{where, "signal_workflow"});
   return result;
 }
 
@@ -1129,7 +1149,7 @@ std::shared_ptr<detail::FutureCore> WorkflowRun::cancel_external(const engine::W
   std::shared_ptr<Op> op = make_external_op(Op::Kind::kCancelExternal, target.workflow_id);
   std::shared_ptr<detail::FutureCore> result = op->result;
   emit(engine::RequestCancelExternalWorkflowExecution{target, false, ""}, std::move(op),
-       code_location(where, "cancel_workflow"));
+       CodeSite{where, "cancel_workflow"});
   return result;
 }
 

@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -82,6 +83,13 @@ struct QueryAnswer {
 namespace detail {
 
 struct Op;
+
+// Where the code made a command: kept raw (no string work) until a report
+// needs it. SDK-made commands (closes, cancellations) have no file.
+struct CodeSite {
+  std::source_location where{};
+  const char* call = "";
+};
 
 struct ScopeState {
   std::weak_ptr<ScopeState> parent;
@@ -139,6 +147,7 @@ class WorkflowRun {
   // Every command the code produced, task by task (for replay equivalence):
   // one entry per task the code ran, in order.
   const std::vector<TaskCommands>& commands_by_task() const noexcept { return commands_by_task_; }
+  std::vector<TaskCommands> take_commands_by_task() noexcept { return std::move(commands_by_task_); }
   // Live coroutines (each holds a stack).
   std::size_t coroutines() const noexcept { return coroutines_.size(); }
 
@@ -176,7 +185,7 @@ class WorkflowRun {
   struct Pending {
     engine::Command command;
     std::shared_ptr<detail::Op> op;  // Learns its event id when matched; null for cancels and closes.
-    CodeLocation location;
+    detail::CodeSite site;
   };
   struct Slot {
     std::unique_ptr<Coroutine> coroutine;
@@ -211,9 +220,11 @@ class WorkflowRun {
   void code_threw(const std::string& what);
   void task_failed(engine::WorkflowTaskFailedCause cause, Failure failure);
   TaskAnswer take_answer();
-  void emit(engine::Command command, std::shared_ptr<detail::Op> op, CodeLocation location);
-  void match_one(const engine::HistoryEvent& event, bool recorded);
-  void skip_deprecated_patches();
+  void emit(engine::Command command, std::shared_ptr<detail::Op> op, detail::CodeSite site);
+  void bind(const Pending& pending, const engine::HistoryEvent& event);
+  // Matches the next command a live task sent against its event.
+  void match_one(const engine::HistoryEvent& event);
+  void skip_deprecated_patches(const engine::Command* next);
   [[noreturn]] void diverge(NondeterminismError::Kind kind, const engine::HistoryEvent* event, const Pending* pending);
   [[noreturn]] void bad_history(const engine::HistoryEvent& event, std::string_view problem);
   std::shared_ptr<detail::Op> op_for(engine::EventId event_id, const engine::HistoryEvent& event);
@@ -257,8 +268,9 @@ class WorkflowRun {
   std::vector<const engine::HistoryEvent*> recorded_;
   std::size_t recorded_next_ = 0;
   engine::EventId replayed_completed_id_ = 0;  // The last recorded task's Completed.
-  std::vector<CommandLine> task_code_lines_;  // This task's commands, for reports.
-  CodeLocation last_location_;
+  std::vector<Pending> task_log_;  // A replayed task's matched commands, for reports.
+  std::size_t task_commands_ = 0;  // Commands the code produced in this task.
+  detail::CodeSite last_site_;             // The code's last SDK call that made a command.
   std::vector<TaskCommands> commands_by_task_;
   std::vector<engine::Command> answer_;  // The live task's commands.
 
