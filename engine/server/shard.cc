@@ -98,6 +98,7 @@ void Shard::stop(const std::string& why, bool notify) {
   }
   close_waiters_.clear();
   cache_.clear();
+  closed_cached_.clear();
   current_runs_.clear();
   if (transfer_waiting_) context_.env->sim().notify(transfer_waiter_);
   if (timer_waiting_) context_.env->sim().notify(timer_waiter_);
@@ -132,17 +133,30 @@ void Shard::unlock(const std::string& workflow_id) {
 }
 
 void Shard::remember(const WorkflowExecution& execution, Snapshot snapshot) {
-  if (cache_.size() >= context_.options->cached_runs_max) {
+  store::ExecutionKey key = key_of(execution);
+  if (!cache_.contains(key) && cache_.size() >= context_.options->cached_runs_max) {
     // Drop a closed run first, else the first in key order: deterministic.
-    auto victim = std::find_if(cache_.begin(), cache_.end(), [](const auto& e) { return !e.second.state.running(); });
-    if (victim == cache_.end()) victim = cache_.begin();
+    // Closed runs are kept apart so the choice costs a lookup, not a scan
+    // of a cache full of open runs.
+    auto victim = closed_cached_.empty() ? cache_.begin() : cache_.find(*closed_cached_.begin());
+    DURO_ASSERT(victim != cache_.end());
+    closed_cached_.erase(victim->first);
     cache_.erase(victim);
   }
-  cache_[key_of(execution)] = std::move(snapshot);
+  if (snapshot.state.running()) {
+    closed_cached_.erase(key);
+  } else {
+    closed_cached_.insert(key);
+  }
+  cache_[std::move(key)] = std::move(snapshot);
+  DURO_ASSERT(closed_cached_.size() <= cache_.size());
 }
 
 void Shard::forget(const WorkflowExecution& execution) {
-  if (!execution.run_id.empty()) cache_.erase(key_of(execution));
+  if (!execution.run_id.empty()) {
+    closed_cached_.erase(key_of(execution));
+    cache_.erase(key_of(execution));
+  }
   current_runs_.erase(execution.workflow_id);
 }
 

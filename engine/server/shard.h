@@ -169,6 +169,7 @@ class Shard : public std::enable_shared_from_this<Shard> {
   bool stopped_ = false;
 
   std::map<store::ExecutionKey, Snapshot> cache_;
+  std::set<store::ExecutionKey> closed_cached_;  // The keys of cache_'s closed runs.
   std::map<std::string, std::string> current_runs_;  // Workflow id -> current run id, as this owner wrote it.
   struct LockEntry {
     std::unique_ptr<sim::Mutex> mutex;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "sim/assert.h"
@@ -38,9 +39,11 @@ Worker::Worker(sim::Env& env, WorkerOptions options, const sdk::Registry& regist
       observer_(std::move(observer)),
       stacks_(sim::kDefaultStackSizeBytes,
               (options_.cache_size + options_.workflow_pollers * 2 + 1) * kStacksPerRunMax),
-      cache_(options_.cache_size) {
+      cache_(options_.cache_size),
+      workflow_slots_(std::max<std::size_t>(options_.workflow_task_slots, 1)) {
   DURO_ASSERT(!options_.servers.empty());
-  DURO_ASSERT(options_.workflow_pollers > 0 && options_.activity_pollers > 0);
+  DURO_ASSERT(options_.workflow_pollers > 0 && options_.activity_pollers > 0 && options_.workflow_task_slots > 0);
+  for (std::size_t i = 0; i < options_.workflow_task_slots; i++) DURO_ASSERT(workflow_slots_.try_send(1));
   rpc_ = std::make_unique<sim::RpcClient>(env_.network(), env_.node(), options_.port);
   next_server_ = env_.random().uniform(options_.servers.size());
   // A new sticky queue per incarnation: after a restart the cache is empty,
@@ -82,20 +85,30 @@ sim::Result<std::string> Worker::call(std::string_view method, std::string paylo
 void Worker::workflow_poller(TaskQueue queue, std::size_t index) {
   const std::string identity = fmt::format("{}/{}-{}", env_.name(), queue.kind == TaskQueueKind::kSticky ? "sticky" : "wf", index);
   for (;;) {
+    // A slot first: no task is taken from the server that nobody can run.
+    if (!workflow_slots_.receive().ok()) return;
     PollWorkflowTaskQueueRequest poll{queue, identity,
                                       fmt::format("{}/{}/{}", identity, env_.incarnation(), ++poll_seq_)};
     sim::Result<PollWorkflowTaskQueueReply> task =
         call<PollWorkflowTaskQueueReply>(method::kPollWorkflowTaskQueue, poll, options_.poll_timeout);
-    if (!task.ok()) {
-      env_.sleep_for(std::chrono::milliseconds{200});
+    if (!task.ok() || !task.value().has_task) {
+      DURO_ASSERT(workflow_slots_.try_send(1));
+      if (!task.ok()) env_.sleep_for(std::chrono::milliseconds{200});
       continue;
     }
-    if (!task.value().has_task) continue;
-    if (task.value().query) {
-      handle_query(task.value());
-    } else {
-      handle_workflow_task(std::move(task).value());
-    }
+    env_.spawn("workflow-task", [this, task = std::move(task).value()]() mutable {
+      // The slot goes back however the handler ends (a crash unwinds the
+      // fiber: then the whole worker, channel included, is gone).
+      struct Slot {
+        Worker* worker;
+        ~Slot() { (void)worker->workflow_slots_.try_send(1); }
+      } slot{this};
+      if (task.query) {
+        handle_query(task);
+      } else {
+        handle_workflow_task(std::move(task));
+      }
+    });
   }
 }
 

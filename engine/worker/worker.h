@@ -29,6 +29,7 @@
 #include "engine/server/api.h"
 #include "engine/sdk/registry.h"
 #include "engine/worker/workflow_cache.h"
+#include "sim/channel.h"
 #include "sim/env.h"
 #include "sim/rpc.h"
 #include "sim/stack_pool.h"
@@ -39,6 +40,11 @@ struct WorkerOptions {
   std::vector<sim::Address> servers{};
   std::string task_queue = "default";
   std::size_t workflow_pollers = 2;  // On the normal queue; as many again on the sticky queue.
+  // Workflow tasks handled at once: a poller hands each task to a fiber of
+  // its own and polls again while a slot is free (Temporal's maximum
+  // concurrent workflow task executions). A task replaying a long history
+  // or fetching pages does not hold up the others.
+  std::size_t workflow_task_slots = 64;
   std::size_t activity_pollers = 4;  // Activities running at once.
   std::size_t cache_size = 10'000;   // Sticky cache, in runs.
   std::uint16_t port = 7400;
@@ -109,6 +115,7 @@ class Worker final : public sim::Process {
   std::unique_ptr<sim::RpcClient> rpc_;
   sim::StackPool stacks_;
   WorkflowCache cache_;
+  sim::Channel<int> workflow_slots_;  // Holds a token per free slot.
   engine::TaskQueue sticky_queue_;
   std::size_t next_server_ = 0;
   std::uint64_t poll_seq_ = 0;
