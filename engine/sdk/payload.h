@@ -103,6 +103,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/history/failure.h"
+#include "engine/history/reflect.h"
 #include "sim/codec.h"
 
 namespace duro::sdk {
@@ -265,24 +266,14 @@ template <typename Traits, typename Allocator>
 inline constexpr bool kIsString<std::basic_string<char, Traits, Allocator>> = true;
 
 template <typename T>
-inline constexpr bool kIsVector = false;
-template <typename T, typename Allocator>
-inline constexpr bool kIsVector<std::vector<T, Allocator>> = true;
-
-template <typename T>
 inline constexpr bool kIsByteVector = false;
 template <sim::detail::CodecByte T, typename Allocator>
 inline constexpr bool kIsByteVector<std::vector<T, Allocator>> = true;
 
-template <typename T>
-inline constexpr bool kIsMap = false;
-template <typename K, typename V, typename Compare, typename Allocator>
-inline constexpr bool kIsMap<std::map<K, V, Compare, Allocator>> = true;
-
-template <typename T>
-inline constexpr bool kIsOptional = false;
-template <typename T>
-inline constexpr bool kIsOptional<std::optional<T>> = true;
+// The shapes the history model's code already names (reflect.h).
+using engine::kIsMap;
+using engine::kIsOptional;
+using engine::kIsVector;
 
 template <typename T>
 inline constexpr bool kIsPair = false;

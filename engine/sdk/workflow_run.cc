@@ -390,20 +390,19 @@ void WorkflowRun::apply_event(const HistoryEvent& event) {
     close_op(*op);
     return;
   }
-  if (const auto* e = event.as<ActivityTaskFailed>()) {
-    std::shared_ptr<Op> op = op_for(e->scheduled_event_id, event);
+  auto activity_failed = [&](EventId scheduled, const Failure& failure, RetryState retry_state) {
+    std::shared_ptr<Op> op = op_for(scheduled, event);
     if (!op->result->ready) {
-      op->result->fail(std::make_exception_ptr(ActivityError(e->failure, op->type, op->id, e->retry_state)));
+      op->result->fail(std::make_exception_ptr(ActivityError(failure, op->type, op->id, retry_state)));
     }
     close_op(*op);
+  };
+  if (const auto* e = event.as<ActivityTaskFailed>()) {
+    activity_failed(e->scheduled_event_id, e->failure, e->retry_state);
     return;
   }
   if (const auto* e = event.as<ActivityTaskTimedOut>()) {
-    std::shared_ptr<Op> op = op_for(e->scheduled_event_id, event);
-    if (!op->result->ready) {
-      op->result->fail(std::make_exception_ptr(ActivityError(e->failure, op->type, op->id, e->retry_state)));
-    }
-    close_op(*op);
+    activity_failed(e->scheduled_event_id, e->failure, e->retry_state);
     return;
   }
   if (const auto* e = event.as<ActivityTaskCanceled>()) {
