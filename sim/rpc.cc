@@ -108,12 +108,25 @@ void RpcServer::reply(Endpoint caller, std::uint64_t id, Result<std::string> res
 
 // --- RpcClient -------------------------------------------------------------
 
-RpcClient::RpcClient(Network& network, NodeId node, std::uint16_t port) : state_(std::make_shared<State>()) {
+namespace {
+
+std::unique_ptr<Socket> bind_or_die(Network& network, NodeId node, std::uint16_t port) {
   Result<std::unique_ptr<Socket>> socket = network.bind(node, port);
   DURO_ASSERT_MSG(socket.ok(), "RpcClient: the port is taken");
+  return std::move(socket.value());
+}
+
+}  // namespace
+
+RpcClient::RpcClient(Network& network, NodeId node, std::uint16_t port)
+    : RpcClient(network, node, bind_or_die(network, node, port)) {}
+
+RpcClient::RpcClient(Network& network, NodeId node, std::unique_ptr<Socket> socket)
+    : state_(std::make_shared<State>()) {
+  DURO_ASSERT(socket != nullptr);
   state_->network = &network;
   state_->node = node;
-  state_->socket = std::move(socket.value());
+  state_->socket = std::move(socket);
   state_->next_id = network.next_id_block();
   receiver_ = network.sim().spawn(node, "rpc-client", [state = state_] { receive_loop(state); }, {.daemon = true});
 }

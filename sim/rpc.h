@@ -138,6 +138,9 @@ class RpcClient {
  public:
   // Binds `port` on `node` for replies, and starts its receive loop.
   RpcClient(Network& network, NodeId node, std::uint16_t port);
+  // Takes a socket already bound on `node` (say, to the first free port of
+  // a range: a short-lived client per call).
+  RpcClient(Network& network, NodeId node, std::unique_ptr<Socket> socket);
   ~RpcClient();
   RpcClient(const RpcClient&) = delete;
   RpcClient& operator=(const RpcClient&) = delete;

@@ -2,11 +2,17 @@
 
 #include <utility>
 
+#include "sim/assert.h"
+#include "sim/simulator.h"
+
 namespace duro::sdk {
 namespace {
 
 // Temporal's throttle when the activity has no heartbeat timeout.
 constexpr sim::Duration kDefaultHeartbeatThrottle = std::chrono::seconds{30};
+// A bound on the flusher's loop: a week of 30 s intervals is far beyond
+// any attempt's start-to-close timeout.
+constexpr int kFlushesMax = 20'160;
 
 }  // namespace
 
@@ -15,22 +21,48 @@ ActivityContext::ActivityContext(sim::Env& env, ActivityInfo info, Payload last_
     : env_(env),
       info_(std::move(info)),
       last_heartbeat_details_(std::move(last_heartbeat_details)),
-      heartbeat_(std::move(heartbeat)) {}
+      state_(std::make_shared<HeartbeatState>()) {
+  state_->send = std::move(heartbeat);
+  state_->throttle =
+      info_.heartbeat_timeout > sim::Duration{0} ? info_.heartbeat_timeout * 4 / 5 : kDefaultHeartbeatThrottle;
+  DURO_ASSERT(state_->throttle > sim::Duration{0});
+  if (info_.heartbeat_timeout > sim::Duration{0} && state_->send) {
+    env_.spawn("heartbeat-flusher", [state = state_, &env] { flush_loop(state, env); });
+  }
+}
+
+ActivityContext::~ActivityContext() { state_->done = true; }
 
 std::string ActivityContext::idempotency_key() const {
   return info_.workflow_execution.workflow_id + "/" + info_.workflow_execution.run_id + "/" + info_.activity_id;
 }
 
+void ActivityContext::send(HeartbeatState& state, sim::TimePoint now) {
+  state.sent_once = true;
+  state.pending = false;
+  state.next = now + state.throttle;
+  if (state.send && state.send(state.latest)) state.cancel_requested = true;
+}
+
 void ActivityContext::heartbeat_payload(Payload details) {
-  latest_details_ = std::move(details);
+  state_->latest = std::move(details);
   const sim::TimePoint now = env_.sim().now();
-  if (sent_once_ && now < next_heartbeat_) return;  // Throttled: the details go with a later one.
-  const sim::Duration throttle = info_.heartbeat_timeout > sim::Duration{0}
-                                     ? info_.heartbeat_timeout * 4 / 5
-                                     : kDefaultHeartbeatThrottle;
-  sent_once_ = true;
-  next_heartbeat_ = now + throttle;
-  if (heartbeat_ && heartbeat_(latest_details_)) cancel_requested_ = true;
+  if (state_->sent_once && now < state_->next) {
+    state_->pending = true;  // Throttled: the flusher (or a later call) sends it.
+    return;
+  }
+  send(*state_, now);
+}
+
+void ActivityContext::flush_loop(const std::shared_ptr<HeartbeatState>& state, sim::Env& env) {
+  for (int i = 0; i < kFlushesMax && !state->done; i++) {
+    const sim::TimePoint now = env.sim().now();
+    // Before the first heartbeat there is nothing to flush: check again a
+    // throttle interval later.
+    env.sleep_for(state->sent_once && state->next > now ? state->next - now : state->throttle);
+    if (state->done) return;
+    if (state->pending && env.sim().now() >= state->next) send(*state, env.sim().now());
+  }
 }
 
 }  // namespace duro::sdk

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -55,6 +56,10 @@ class ActivityContext {
   using HeartbeatFn = std::function<bool(const Payload& details)>;
 
   ActivityContext(sim::Env& env, ActivityInfo info, Payload last_heartbeat_details, HeartbeatFn heartbeat);
+  // Ends the flusher (see heartbeat()).
+  ~ActivityContext();
+  ActivityContext(const ActivityContext&) = delete;
+  ActivityContext& operator=(const ActivityContext&) = delete;
 
   const ActivityInfo& info() const noexcept { return info_; }
   std::int32_t attempt() const noexcept { return info_.attempt; }
@@ -63,6 +68,10 @@ class ActivityContext {
   // The node the activity runs on: its clock, network and randomness.
   sim::Env& env() noexcept { return env_; }
 
+  // A heartbeat throttled away is not lost: with a heartbeat timeout set, a
+  // flusher fiber sends the latest details when the throttle interval
+  // ends (Temporal's rule), so an activity that heartbeats every 30 s
+  // under a 2 min timeout is never timed out between two of its calls.
   template <typename T>
   void heartbeat(const T& details) {
     heartbeat_payload(to_payload(details));
@@ -76,21 +85,32 @@ class ActivityContext {
   }
   // True once a heartbeat learned that the workflow cancelled this
   // activity; it should stop and throw CanceledError.
-  bool cancel_requested() const noexcept { return cancel_requested_; }
+  bool cancel_requested() const noexcept { return state_->cancel_requested; }
   // The details most recently given to heartbeat() (sent or not).
-  const Payload& latest_details() const noexcept { return latest_details_; }
+  const Payload& latest_details() const noexcept { return state_->latest; }
 
  private:
+  // Shared with the flusher fiber, which may outlive the context by the
+  // length of one heartbeat call.
+  struct HeartbeatState {
+    HeartbeatFn send;
+    sim::Duration throttle{0};
+    Payload latest;
+    sim::TimePoint next{};  // No send before this.
+    bool sent_once = false;
+    bool pending = false;   // Details given since the last send.
+    bool cancel_requested = false;
+    bool done = false;      // The activity returned: the flusher stops.
+  };
+
   void heartbeat_payload(Payload details);
+  static void send(HeartbeatState& state, sim::TimePoint now);
+  static void flush_loop(const std::shared_ptr<HeartbeatState>& state, sim::Env& env);
 
   sim::Env& env_;
   ActivityInfo info_;
   Payload last_heartbeat_details_;
-  Payload latest_details_;
-  HeartbeatFn heartbeat_;
-  sim::TimePoint next_heartbeat_{};
-  bool sent_once_ = false;
-  bool cancel_requested_ = false;
+  std::shared_ptr<HeartbeatState> state_;
 };
 
 }  // namespace duro::sdk

@@ -7,11 +7,6 @@
 namespace duro::engine::testing {
 namespace {
 
-bool retryable(const sim::Error& error) {
-  return error.code == sim::ErrorCode::kUnavailable || error.code == sim::ErrorCode::kTimeout ||
-         error.code == sim::ErrorCode::kOverloaded;
-}
-
 constexpr int kCallAttemptsMax = 8;
 constexpr std::uint32_t kHistoryPagesMax = 1000;
 
@@ -21,8 +16,7 @@ RawWorker::RawWorker(sim::Env& env, RawWorkerOptions options, std::map<std::stri
                      std::map<std::string, ActivityFn> activities)
     : env_(env), options_(std::move(options)), deciders_(std::move(deciders)), activities_(std::move(activities)) {
   DURO_ASSERT(!options_.servers.empty());
-  rpc_ = std::make_unique<sim::RpcClient>(env_.network(), env_.node(), options_.port);
-  next_server_ = env_.random().uniform(options_.servers.size());
+  caller_ = std::make_unique<sdk::FrontendCaller>(env_, options_.servers, options_.port);
   for (std::size_t i = 0; i < options_.workflow_pollers; i++) {
     env_.spawn("workflow-poller", [this, i] { workflow_poller(i); }, {.daemon = true});
   }
@@ -34,17 +28,12 @@ RawWorker::RawWorker(sim::Env& env, RawWorkerOptions options, std::map<std::stri
 RawWorker::~RawWorker() = default;
 
 sim::Result<std::string> RawWorker::call(std::string_view method, std::string payload, sim::Duration timeout) {
-  sim::Error last{sim::ErrorCode::kUnavailable, "no server"};
-  for (int attempt = 0; attempt < kCallAttemptsMax; attempt++) {
-    const sim::Address server = options_.servers[next_server_ % options_.servers.size()];
-    sim::Result<std::string> reply = rpc_->call_raw(sim::Endpoint{server, kFrontendPort}, method, payload, timeout);
-    if (reply.ok() || !retryable(reply.error())) return reply;
-    last = reply.error();
-    stats_.call_failures++;
-    next_server_++;
-    env_.sleep_for(std::chrono::milliseconds{100} * (attempt + 1));
-  }
-  return last;
+  const std::uint64_t retries_before = caller_->stats().retries;
+  sim::Result<std::string> reply =
+      caller_->call_raw(method, payload, {.try_timeout = timeout, .deadline = sim::TimePoint::max(),
+                                          .attempts_max = kCallAttemptsMax});
+  stats_.call_failures += caller_->stats().retries - retries_before + (reply.ok() ? 0 : 1);
+  return reply;
 }
 
 void RawWorker::workflow_poller(std::size_t index) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/sdk/frontend_caller.h"
 #include "engine/server/api.h"
 #include "sim/env.h"
 #include "sim/rpc.h"
@@ -78,8 +79,7 @@ class RawWorker final : public sim::Process {
   RawWorkerOptions options_;
   std::map<std::string, Decider> deciders_;
   std::map<std::string, ActivityFn> activities_;
-  std::unique_ptr<sim::RpcClient> rpc_;
-  std::size_t next_server_ = 0;
+  std::unique_ptr<sdk::FrontendCaller> caller_;
   std::uint64_t poll_seq_ = 0;
   RawWorkerStats stats_;
 };

@@ -8,41 +8,17 @@
 namespace duro::engine::testing {
 namespace {
 
-bool retryable(const sim::Error& error) {
-  return error.code == sim::ErrorCode::kUnavailable || error.code == sim::ErrorCode::kTimeout ||
-         error.code == sim::ErrorCode::kOverloaded;
-}
-
 constexpr int kAttemptsMax = 10'000;  // A bound on the loop; the deadline ends it first.
 constexpr std::uint32_t kPagesMax = 10'000;
 
 }  // namespace
 
 TestClient::TestClient(sim::Env& env, std::vector<sim::Address> servers, std::uint16_t port, sim::Duration rpc_timeout)
-    : env_(env), servers_(std::move(servers)), rpc_timeout_(rpc_timeout) {
-  DURO_ASSERT(!servers_.empty());
-  rpc_ = std::make_unique<sim::RpcClient>(env_.network(), env_.node(), port);
-  next_server_ = env_.random().uniform(servers_.size());
-}
+    : env_(env), caller_(env, std::move(servers), port), rpc_timeout_(rpc_timeout) {}
 
 sim::Result<std::string> TestClient::call_raw(std::string_view method, const std::string& payload,
                                               sim::TimePoint deadline) {
-  sim::Error last{sim::ErrorCode::kTimeout, "deadline passed before the first try"};
-  sim::Duration backoff = std::chrono::milliseconds{100};
-  for (int attempt = 0; attempt < kAttemptsMax; attempt++) {
-    const sim::TimePoint now = env_.sim().now();
-    if (now >= deadline) break;
-    const sim::Address server = servers_[next_server_ % servers_.size()];
-    sim::Result<std::string> reply =
-        rpc_->call_raw(sim::Endpoint{server, kFrontendPort}, method, payload, std::min(rpc_timeout_, deadline - now));
-    if (reply.ok() || !retryable(reply.error())) return reply;
-    last = reply.error();
-    retries_++;
-    next_server_++;
-    env_.sleep_for(std::min(backoff, std::max(deadline - env_.sim().now(), sim::Duration{0})));
-    backoff = std::min(backoff * 2, sim::Duration{std::chrono::seconds{2}});
-  }
-  return last;
+  return caller_.call_raw(method, payload, {.try_timeout = rpc_timeout_, .deadline = deadline, .attempts_max = kAttemptsMax});
 }
 
 sim::Result<StartWorkflowExecutionReply> TestClient::start(const StartWorkflowExecutionRequest& request,
@@ -64,7 +40,7 @@ sim::Result<GetWorkflowExecutionResultReply> TestClient::wait_result(const Workf
     sim::Result<GetWorkflowExecutionResultReply> reply = call<GetWorkflowExecutionResultReply>(
         method::kGetWorkflowExecutionResult, request, std::min(deadline, now + std::chrono::seconds{20}));
     if (!reply.ok()) {
-      if (!retryable(reply.error())) return reply;
+      if (!sdk::FrontendCaller::retryable(reply.error())) return reply;
       continue;
     }
     if (reply.value().closed) return reply;

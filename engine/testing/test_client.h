@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/history/history.h"
+#include "engine/sdk/frontend_caller.h"
 #include "engine/server/api.h"
 #include "sim/env.h"
 #include "sim/rpc.h"
@@ -41,17 +42,14 @@ class TestClient {
   // The run's whole history so far.
   sim::Result<History> history(const WorkflowExecution& execution, sim::TimePoint deadline);
 
-  std::uint64_t retries() const noexcept { return retries_; }
+  std::uint64_t retries() const noexcept { return caller_.stats().retries; }
 
  private:
   sim::Result<std::string> call_raw(std::string_view method, const std::string& payload, sim::TimePoint deadline);
 
   sim::Env& env_;
-  std::vector<sim::Address> servers_;
-  std::unique_ptr<sim::RpcClient> rpc_;
+  sdk::FrontendCaller caller_;
   sim::Duration rpc_timeout_;
-  std::size_t next_server_ = 0;
-  std::uint64_t retries_ = 0;
 };
 
 }  // namespace duro::engine::testing

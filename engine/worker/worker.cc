@@ -14,11 +14,6 @@ using namespace duro::engine;
 
 namespace {
 
-bool retryable(const sim::Error& error) {
-  return error.code == sim::ErrorCode::kUnavailable || error.code == sim::ErrorCode::kTimeout ||
-         error.code == sim::ErrorCode::kOverloaded;
-}
-
 constexpr int kCallAttemptsMax = 8;
 constexpr std::uint32_t kHistoryPagesMax = 10'000;
 constexpr std::uint32_t kHistoryPageEvents = 1000;
@@ -44,8 +39,7 @@ Worker::Worker(sim::Env& env, WorkerOptions options, const sdk::Registry& regist
   DURO_ASSERT(!options_.servers.empty());
   DURO_ASSERT(options_.workflow_pollers > 0 && options_.activity_pollers > 0 && options_.workflow_task_slots > 0);
   for (std::size_t i = 0; i < options_.workflow_task_slots; i++) DURO_ASSERT(workflow_slots_.try_send(1));
-  rpc_ = std::make_unique<sim::RpcClient>(env_.network(), env_.node(), options_.port);
-  next_server_ = env_.random().uniform(options_.servers.size());
+  caller_ = std::make_unique<sdk::FrontendCaller>(env_, options_.servers, options_.port);
   // A new sticky queue per incarnation: after a restart the cache is empty,
   // and tasks still queued for the old one time out to the normal queue.
   sticky_queue_ = TaskQueue{fmt::format("{}/{}/sticky/{}", options_.task_queue, env_.name(), env_.incarnation()),
@@ -67,17 +61,12 @@ Worker::~Worker() {
 }
 
 sim::Result<std::string> Worker::call(std::string_view method, std::string payload, sim::Duration timeout) {
-  sim::Error last{sim::ErrorCode::kUnavailable, "no server"};
-  for (int attempt = 0; attempt < kCallAttemptsMax; attempt++) {
-    const sim::Address server = options_.servers[next_server_ % options_.servers.size()];
-    sim::Result<std::string> reply = rpc_->call_raw(sim::Endpoint{server, kFrontendPort}, method, payload, timeout);
-    if (reply.ok() || !retryable(reply.error())) return reply;
-    last = reply.error();
-    stats_.call_failures++;
-    next_server_++;
-    env_.sleep_for(std::chrono::milliseconds{100} * (attempt + 1));
-  }
-  return last;
+  const std::uint64_t retries_before = caller_->stats().retries;
+  sim::Result<std::string> reply =
+      caller_->call_raw(method, payload, {.try_timeout = timeout, .deadline = sim::TimePoint::max(),
+                                          .attempts_max = kCallAttemptsMax});
+  stats_.call_failures += caller_->stats().retries - retries_before + (reply.ok() ? 0 : 1);
+  return reply;
 }
 
 // --- Workflow tasks ------------------------------------------------------------------------

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "engine/server/api.h"
+#include "engine/sdk/frontend_caller.h"
 #include "engine/sdk/registry.h"
 #include "engine/worker/workflow_cache.h"
 #include "sim/channel.h"
@@ -112,12 +113,11 @@ class Worker final : public sim::Process {
   WorkerOptions options_;
   const sdk::Registry& registry_;
   TaskObserver observer_;
-  std::unique_ptr<sim::RpcClient> rpc_;
+  std::unique_ptr<sdk::FrontendCaller> caller_;
   sim::StackPool stacks_;
   WorkflowCache cache_;
   sim::Channel<int> workflow_slots_;  // Holds a token per free slot.
   engine::TaskQueue sticky_queue_;
-  std::size_t next_server_ = 0;
   std::uint64_t poll_seq_ = 0;
   WorkerStats stats_;
 };
