@@ -47,6 +47,12 @@
 // Counts heap allocations, so the benchmarks can report allocations per
 // event: the hot path's budget is zero (DESIGN.md §7). Not under ASan,
 // whose own allocator must see every new and delete.
+// This file replaces the global operator new and delete with malloc and
+// free. Without LTO, GCC 12 inlines the replacement delete into static
+// initializers and reports free() on memory from new: a false
+// -Wmismatched-new-delete, off for this file only.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 namespace {
 std::uint64_t allocations = 0;
 constexpr bool kCountingAllocations = !duro::sim::sanitizer::kAddressSanitizer;

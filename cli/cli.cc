@@ -16,6 +16,7 @@
 #include "cli/seed_pool.h"
 #include "cli/suite_report.h"
 #include "scenarios/harness.h"
+#include "sim/chrome_trace_log.h"
 #include "sim/fault_plan.h"
 #include "sim/nemesis.h"
 #include "sim/trace.h"
@@ -204,6 +205,7 @@ struct ReproArgs {
   std::string faults;
   std::string fault_plan;
   bool trace = false;
+  std::string trace_out;
   std::string write_plan;
 };
 
@@ -217,12 +219,19 @@ int repro(const scenarios::ScenarioRegistry& registry, const ReproArgs& args) {
     if (!plan.ok()) throw BadInput{fmt::format("{}: {}", args.fault_plan, sim::to_string(plan.error()))};
     options.plan = std::move(plan.value());
   }
-  std::unique_ptr<sim::FileTraceLog> trace;
-  if (args.trace) {
-    trace = std::make_unique<sim::FileTraceLog>(stderr, sim::kDefaultStartTime);
-    options.trace = trace.get();
+  if (args.trace && !args.trace_out.empty()) throw BadInput{"give --trace or --trace-out, not both"};
+  // The file outlives the log, which ends the JSON when destroyed.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace_file(nullptr, &std::fclose);
+  std::unique_ptr<sim::TraceLog> trace;
+  if (args.trace) trace = std::make_unique<sim::FileTraceLog>(stderr, sim::kDefaultStartTime);
+  if (!args.trace_out.empty()) {
+    trace_file.reset(std::fopen(args.trace_out.c_str(), "w"));
+    if (trace_file == nullptr) throw BadInput{fmt::format("cannot write '{}'", args.trace_out)};
+    trace = std::make_unique<sim::ChromeTraceLog>(trace_file.get(), sim::kDefaultStartTime);
   }
+  options.trace = trace.get();
   const scenarios::SeedReport report = scenarios::run_seed(definition, options);
+  trace.reset();  // Ends the JSON before the file closes.
   for (const scenarios::Violation& violation : report.violations) {
     if (violation.invariant == "fault-plan") throw BadInput{fmt::format("{}: {}", args.fault_plan, violation.message)};
   }
@@ -243,6 +252,9 @@ int repro(const scenarios::ScenarioRegistry& registry, const ReproArgs& args) {
              report.wall_seconds > 0 ? simulated / report.wall_seconds : 0.0, report.events);
   fmt::print("trace hash {:016x}\n{}\n", report.trace_hash, report.passed ? "PASSED" : "FAILED");
   if (!args.write_plan.empty()) write_file(args.write_plan, report.fault_plan);
+  if (!args.trace_out.empty()) {
+    fmt::print("trace written to {} (open it in https://ui.perfetto.dev)\n", args.trace_out);
+  }
   return report.passed ? kExitPassed : kExitFailed;
 }
 
@@ -318,6 +330,8 @@ int main(int argc, char** argv, const scenarios::ScenarioRegistry& registry) {
   repro_command->add_option("--faults", repro_args.faults, "fault profile (default: the scenario's own)");
   repro_command->add_option("--fault-plan", repro_args.fault_plan, "replay this fault plan file instead of drawing one");
   repro_command->add_flag("--trace", repro_args.trace, "write the simulator's trace log to stderr");
+  repro_command->add_option("--trace-out", repro_args.trace_out,
+                            "write a Chrome/Perfetto trace (one track per node) to this JSON file");
   repro_command->add_option("--write-plan", repro_args.write_plan, "write the run's fault plan to this file");
 
   DeterminismArgs determinism_args;

@@ -45,12 +45,11 @@ Harness::Harness(const ScenarioDefinition& definition, std::uint64_t seed)
       random_(sim::Random(seed).fork("scenario")),
       checker_(&world_.sim()) {
   const ScenarioShape& shape = definition_.shape;
-  DURO_ASSERT(shape.servers > 0 && shape.workers > 0 && shape.shard_count > 0);
+  DURO_ASSERT(shape.servers > 0 && shape.workers > 0 && shape.server.shard_count > 0);
   DURO_ASSERT(shape.chaos > sim::Duration{0} && shape.liveness_bound > sim::Duration{0});
   store_ = world_.add_node("store", [](sim::Env& env) { return engine::store::boot_store(env); });
-  engine::ServerOptions server_options;
+  engine::ServerOptions server_options = shape.server;
   server_options.store_address = world_.env(store_).address();
-  server_options.shard_count = shape.shard_count;
   for (int i = 1; i <= shape.servers; i++) {
     servers_.push_back(world_.add_node(fmt::format("server-{}", i), engine::server_boot(server_options)));
     server_addresses_.push_back(world_.env(servers_.back()).address());

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/server/server_options.h"
 #include "scenarios/checker.h"
 #include "sim/clock.h"
 
@@ -36,11 +37,21 @@ namespace duro::scenarios {
 
 class Harness;
 
+// The servers' defaults for scenarios: 8 shards.
+inline engine::ServerOptions default_server_options() {
+  engine::ServerOptions options;
+  options.shard_count = 8;
+  return options;
+}
+
 struct ScenarioShape {
   int servers = 3;
   int workers = 2;
-  std::uint32_t shard_count = 8;
   std::size_t worker_cache_size = 1000;
+  // The servers' configuration; the harness fills in the store's address.
+  // Scenarios that span days of simulated time lengthen the periodic work
+  // (lease renewals, heartbeats): an idle cluster's cost is mostly that.
+  engine::ServerOptions server = default_server_options();
   // Faults happen during [0, chaos); then the quiet phase, in which every
   // acknowledged workflow must close within liveness_bound.
   sim::Duration chaos = std::chrono::minutes{10};

@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "sim/trace_slice.h"
+
 namespace duro::sim {
 
 namespace {
@@ -79,6 +81,7 @@ void RpcServer::serve(Endpoint caller, RpcFrame request) {
     reply(caller, request.id, Error{ErrorCode::kNotFound, fmt::format("no method '{}'", request.method)});
     return;
   }
+  const TraceSlice slice(network_.sim(), [&] { return "rpc " + request.method; });
   Result<std::string> result = handler->second(request.payload);
   if (!result.ok() && result.error().code == ErrorCode::kDecode) stats_.undecodable++;
   reply(caller, request.id, std::move(result));

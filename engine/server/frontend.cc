@@ -80,16 +80,24 @@ void Frontend::register_methods(sim::RpcServer& server) {
       [this](const PollWorkflowTaskQueueRequest& request) -> sim::Result<PollWorkflowTaskQueueReply> {
         if (request.task_queue.name.empty()) return Error{ErrorCode::kInvalidArgument, "BadRequest: no task queue"};
         // One try: a poll that times out may have been handed a task.
+        // (Member by member: GCC 12 without LTO warns, wrongly, that a
+        // `{}` member of the aggregate may be used uninitialized.)
+        MatchingPollRequest poll;
+        poll.workflow = request;
+        poll.wait = options_.long_poll_wait;
         return router_.matching<PollWorkflowTaskQueueReply>(
-            request.task_queue, kMatchingPollWorkflow, MatchingPollRequest{request, {}, options_.long_poll_wait},
+            request.task_queue, kMatchingPollWorkflow, poll,
             env_.sim().deadline_after(options_.long_poll_wait + options_.rpc_timeout), false);
       });
   server.handle<PollActivityTaskQueueRequest, PollActivityTaskQueueReply>(
       kPollActivityTaskQueue,
       [this](const PollActivityTaskQueueRequest& request) -> sim::Result<PollActivityTaskQueueReply> {
         if (request.task_queue.name.empty()) return Error{ErrorCode::kInvalidArgument, "BadRequest: no task queue"};
+        MatchingPollRequest poll;
+        poll.activity = request;
+        poll.wait = options_.long_poll_wait;
         return router_.matching<PollActivityTaskQueueReply>(
-            request.task_queue, kMatchingPollActivity, MatchingPollRequest{{}, request, options_.long_poll_wait},
+            request.task_queue, kMatchingPollActivity, poll,
             env_.sim().deadline_after(options_.long_poll_wait + options_.rpc_timeout), false);
       });
   server.handle<RespondWorkflowTaskCompletedRequest, Ack>(kRespondWorkflowTaskCompleted, [this](const auto& request) {

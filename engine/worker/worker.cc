@@ -7,6 +7,7 @@
 
 #include "sim/assert.h"
 #include "sim/simulator.h"
+#include "sim/trace_slice.h"
 
 namespace duro::worker {
 
@@ -126,6 +127,10 @@ std::unique_ptr<sdk::WorkflowRun> Worker::new_run(const sdk::WorkflowDefinition*
 
 void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
   stats_.workflow_tasks++;
+  const sim::TraceSlice slice(env_.sim(), [&] {
+    return fmt::format("{} {} ({})", task.query ? "query" : "workflow task", task.workflow_type,
+                       task.execution.workflow_id);
+  });
   const sdk::WorkflowDefinition* definition = registry_.find_workflow(task.workflow_type);
   if (definition == nullptr) {
     RespondWorkflowTaskFailedRequest failed{
@@ -253,6 +258,9 @@ void Worker::activity_poller(std::size_t index) {
 
 void Worker::handle_activity_task(const PollActivityTaskQueueReply& task) {
   stats_.activity_tasks++;
+  const sim::TraceSlice slice(env_.sim(), [&] {
+    return fmt::format("activity {} ({} #{})", task.activity_type, task.execution.workflow_id, task.attempt);
+  });
   const sdk::ActivityDefinition* definition = registry_.find_activity(task.activity_type);
   sim::Result<Ack> done = sim::Error{sim::ErrorCode::kUnavailable, ""};
   auto fail = [&](Failure failure, const Payload& details) {

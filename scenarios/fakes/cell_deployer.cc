@@ -1,5 +1,6 @@
 #include "scenarios/fakes/cell_deployer.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "sim/assert.h"
@@ -33,6 +34,10 @@ void CellDeployer::register_methods(sim::RpcServer& server, sim::Env& env) {
         }
         return DeployStatus{operations_[request.operation - 1].state};
       });
+  serve<BakeQuery, BakeReply>(server, env, "baked", /*mutating=*/false,
+                              [this, &env](const BakeQuery& query) -> sim::Result<BakeReply> {
+                                return baked(env.sim().now(), query);
+                              });
   serve<FenceRequest, FenceReply>(server, env, "fence", /*mutating=*/true,
                                   [this, &env](const FenceRequest& request) -> sim::Result<FenceReply> {
                                     if (fenced_.contains(request.release) != request.halted) {
@@ -97,6 +102,24 @@ sim::Result<DeployReply> CellDeployer::deploy(sim::Env& env, const DeployRequest
     });
   }
   return DeployReply{operation.id};
+}
+
+BakeReply CellDeployer::baked(sim::TimePoint now, const BakeQuery& query) const {
+  sim::TimePoint last_landed{};
+  for (const std::string& cell : query.cells) {
+    auto version = versions_.find(cell);
+    if (version == versions_.end() || version->second != query.release) return BakeReply{false, query.bake};
+    // The operation that put it there: the last that succeeded.
+    sim::TimePoint landed{};
+    for (const DeployOperation& operation : operations_) {
+      if (operation.cell == cell && operation.release == query.release && operation.state == DeployState::kSucceeded) {
+        landed = std::max(landed, operation.finished);
+      }
+    }
+    last_landed = std::max(last_landed, landed);
+  }
+  const sim::Duration since = now - last_landed;
+  return BakeReply{true, since >= query.bake ? sim::Duration{0} : query.bake - since};
 }
 
 void CellDeployer::complete(std::uint64_t id, sim::TimePoint now) {

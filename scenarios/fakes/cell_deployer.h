@@ -11,7 +11,11 @@
 //             is halted: the fence against a deploy that was in flight in a
 //             worker that lost track of time.
 //   "status"  the operation's state.
-//   "halt" / "resume"  set and clear the fence for a release.
+//   "fence"   set (halted) or clear the fence for a release.
+//   "baked"   how long until given cells have run a release for a bake
+//             time, by the deployer's clock: a rollout's bake timer runs
+//             on the servers' clocks, which can jump, so it confirms here
+//             before it moves on.
 //
 // Ground truth for checkers: each cell's version, every operation with its
 // start and end, and the halts; `on_change` runs after every change.
@@ -71,6 +75,21 @@ struct FenceReply {
 };
 DURO_CODEC_FIELDS(FenceReply, halted);
 
+// How long until the cells have run `release` for `bake` (by the
+// deployer's clock, which the nemesis does not jump): 0 if they have.
+struct BakeQuery {
+  std::string release;
+  std::vector<std::string> cells;
+  sim::Duration bake{0};
+};
+DURO_CODEC_FIELDS(BakeQuery, release, cells, bake);
+
+struct BakeReply {
+  bool landed = false;            // Every cell runs the release.
+  sim::Duration remaining{0};
+};
+DURO_CODEC_FIELDS(BakeReply, landed, remaining);
+
 struct DeployOperation {
   std::uint64_t id = 0;
   std::string cell;
@@ -112,6 +131,7 @@ class CellDeployer final : public FakeService {
  private:
   void register_methods(sim::RpcServer& server, sim::Env& env) override;
   sim::Result<DeployReply> deploy(sim::Env& env, const DeployRequest& request);
+  BakeReply baked(sim::TimePoint now, const BakeQuery& query) const;
   // Ends operation `id` (if it still runs) as drawn.
   void complete(std::uint64_t id, sim::TimePoint now);
 
