@@ -233,6 +233,7 @@ void Harness::check_histories(sdk::Client& client, sim::Env& env) {
       continue;
     }
     const std::vector<engine::HistoryEvent>& events = history.value().events;
+    longest_history_ = std::max(longest_history_, static_cast<std::int64_t>(events.size()));
     for (const std::string& problem : engine::validate_history(history.value())) {
       checker_.violate("history-valid", fmt::format("{}/{}: {}", execution.workflow_id, execution.run_id, problem));
     }

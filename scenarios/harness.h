@@ -109,6 +109,8 @@ class Harness {
   sim::TimePoint quiet_at() const noexcept { return quiet_at_; }
   sim::TimePoint live_by() const noexcept { return live_by_; }
   Checker& checker() noexcept { return checker_; }
+  // The most events any checked run's history has (after the checks read them).
+  std::int64_t longest_history() const noexcept { return longest_history_; }
   // The outcome of an expected workflow, once the checks have it.
   const sdk::WorkflowOutcome<sdk::Payload>* outcome(std::string_view workflow_id) const;
 
@@ -152,6 +154,7 @@ class Harness {
   sim::TimePoint live_by_{};
   bool finished_ = false;
   std::uint64_t runs_replayed_ = 0;
+  std::int64_t longest_history_ = 0;
   bool in_safety_check_ = false;
 };
 

@@ -29,6 +29,7 @@ const ScenarioDefinition* ScenarioRegistry::find(std::string_view name) const {
 void add_builtin_scenarios(ScenarioRegistry& registry) {
   registry.add(namespace_provisioning_scenario());
   registry.add(ring_rollout_scenario());
+  registry.add(entity_workflows_scenario());
 }
 
 }  // namespace duro::scenarios

@@ -36,5 +36,6 @@ void add_builtin_scenarios(ScenarioRegistry& registry);
 // One definition per built-in scenario, each in its own file.
 ScenarioDefinition namespace_provisioning_scenario();
 ScenarioDefinition ring_rollout_scenario();
+ScenarioDefinition entity_workflows_scenario();
 
 }  // namespace duro::scenarios

@@ -325,6 +325,15 @@ void ExecutionMutator::start_new_run(const StartArgs& args) {
   // from a command already validated.
   DURO_ASSERT_MSG(run.ok(), "continuing a run with arguments its start would refuse");
   mutation_.new_run = std::move(run).value();
+  // The chain's next run remembers the request ids this one saw: a client
+  // retrying a signal whose first try was recorded here (its answer lost)
+  // reaches the new run, which must not record it again.
+  std::vector<std::string> ids = state_.request_ids;
+  for (std::string& id : mutation_.new_run->state.request_ids) ids.push_back(std::move(id));
+  mutation_.new_run->state.request_ids.clear();
+  for (std::string& id : ids) {
+    if (!mutation_.new_run->state.seen_request(id)) mutation_.new_run->state.remember_request(std::move(id));
+  }
 }
 
 std::optional<sim::Duration> ExecutionMutator::workflow_retry_backoff(const Failure& failure) const {

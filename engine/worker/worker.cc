@@ -206,6 +206,9 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
 
 void Worker::handle_query(const PollWorkflowTaskQueueReply& task) {
   stats_.queries++;
+  const sim::TraceSlice slice(env_.sim(), [&] {
+    return fmt::format("query {} {} ({})", task.query->query_type, task.workflow_type, task.execution.workflow_id);
+  });
   RespondQueryTaskCompletedRequest answer;
   answer.task_token = task.task_token;
   const sdk::WorkflowDefinition* definition = registry_.find_workflow(task.workflow_type);
@@ -214,19 +217,45 @@ void Worker::handle_query(const PollWorkflowTaskQueueReply& task) {
     (void)call<Ack>(method::kRespondQueryTaskCompleted, answer, options_.rpc_timeout);
     return;
   }
-  // A query reads the state after the last completed task: from the cache
-  // when the run is there, else from a replay (not cached: the workflow
-  // task in flight, if any, belongs to whoever holds it).
+  // A query reads the state after the last completed task, wherever it is
+  // answered — else one client could see the state go back from one query
+  // to the next (the entity-workflows scenario found it). The cache has it
+  // only if its run is at exactly that task: a worker that lost the
+  // workflow's stickiness keeps an older copy, and one whose last answer
+  // was not recorded holds a newer one. So the history says which task is
+  // the last completed, and anything else is replayed up to it (and not
+  // cached: the workflow task in flight, if any, belongs to whoever holds it).
+  std::vector<HistoryEvent> events;
+  if (!fetch_history(task.execution, 1, 0, events)) return;
+  EventId last_completed_started = 0;
+  for (auto event = events.rbegin(); event != events.rend(); ++event) {
+    if (const auto* completed = event->as<WorkflowTaskCompleted>()) {
+      last_completed_started = completed->started_event_id;
+      break;
+    }
+  }
   std::unique_ptr<sdk::WorkflowRun> cached = cache_.take(task.execution.run_id);
+  if (cached != nullptr && cached->last_started_event_id() != last_completed_started) {
+    cached.reset();  // Stale (or ahead): the next workflow task replays anyway.
+    stats_.stale_cache_queries++;
+  }
   sdk::QueryAnswer result;
   if (cached != nullptr) {
     result = cached->query(task.query->query_type, task.query->args);
     stats_.evictions += cache_.put(task.execution.run_id, std::move(cached));
+  } else if (last_completed_started == 0) {
+    result.failure = worker_failure("QueryNotReady", "the workflow has not completed a workflow task yet");
   } else {
-    std::vector<HistoryEvent> events;
-    if (!fetch_history(task.execution, 1, 0, events)) return;
+    // The same state the cache would hold: history up to the last
+    // completed task's start, that task run again. Signals recorded after
+    // it are not in the answer yet (the next task will see them), as they
+    // are not in a cached run's.
+    auto last = std::find_if(events.begin(), events.end(),
+                             [&](const HistoryEvent& event) { return event.event_id == last_completed_started; });
+    DURO_ASSERT(last != events.end());
+    events.erase(last + 1, events.end());
     std::unique_ptr<sdk::WorkflowRun> run = new_run(definition, task);
-    std::optional<sdk::TaskAnswer> failed = run->apply(events, /*run_last_task=*/false);
+    std::optional<sdk::TaskAnswer> failed = run->apply(events, /*run_last_task=*/true);
     if (failed && failed->failed) {
       result.failure = failed->failure;
     } else {

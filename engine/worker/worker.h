@@ -62,6 +62,7 @@ struct WorkerStats {
   std::uint64_t cache_hits = 0;
   std::uint64_t cache_misses = 0;   // Full replays.
   std::uint64_t evictions = 0;      // By the cache's bound.
+  std::uint64_t stale_cache_queries = 0;  // Queries that found the cached run at another task.
   std::uint64_t replayed_events = 0;
   std::uint64_t task_failures = 0;  // Answered with RespondWorkflowTaskFailed.
   std::uint64_t nondeterminism = 0;

@@ -1,5 +1,7 @@
 #include "scenarios/fakes/resource_service.h"
 
+#include <fmt/format.h>
+
 #include <utility>
 
 #include "sim/assert.h"
@@ -53,6 +55,10 @@ sim::Result<ResourceReply> ResourceService::put(sim::Env& env, const ResourcePut
   auto it = records_.find(request.key);
   if (it != records_.end() && it->second.owner != request.owner) {
     reply = sim::Error{sim::ErrorCode::kAlreadyExists, request.key + " is held by " + it->second.owner};
+  } else if (it != records_.end() && request.generation > 0 && request.generation <= it->second.generation) {
+    reply = sim::Error{sim::ErrorCode::kAlreadyExists,
+                       fmt::format("{} is at generation {}: {} is stale", request.key, it->second.generation,
+                                   request.generation)};
   } else if (it == records_.end() && options_.capacity > 0 && records_.size() >= options_.capacity) {
     reply = sim::Error{sim::ErrorCode::kNoSpace, name() + " is at capacity"};
   } else {
@@ -69,6 +75,7 @@ sim::Result<ResourceReply> ResourceService::put(sim::Env& env, const ResourcePut
     }
     record.value = request.value;
     record.owner = request.owner;
+    if (request.generation > 0) record.generation = request.generation;
     record.visible_at = now + sim::Duration{propagation_ns};
     log_.push_back(AppliedChange{now, "put", request.key, request.value, request.owner});
     reply = ResourceReply{true, record.value, record.owner};

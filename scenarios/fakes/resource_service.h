@@ -6,7 +6,8 @@
 // the first answer again without applying anything):
 //   "put"    create `key` owned by `owner`, or update it if `owner` already
 //            owns it; kAlreadyExists if another owner holds it (the reply's
-//            message names the holder); kNoSpace at `capacity` records.
+//            message names the holder) or, for a conditional write, if the
+//            record is as new already; kNoSpace at `capacity` records.
 //   "delete" remove `key` if `owner` holds it (or if owner is empty); gone
 //            already is success (deleted = false).
 //   "get"    the record as readers see it: a put becomes visible only after
@@ -33,8 +34,12 @@ struct ResourcePut {
   std::string value;
   std::string owner;
   std::string idempotency_key;
+  // 0: unconditional. Otherwise a conditional write: applied only if newer
+  // than the record's generation (else kAlreadyExists, "stale"), so a
+  // late, older write cannot undo a newer one.
+  std::int64_t generation = 0;
 };
-DURO_CODEC_FIELDS(ResourcePut, key, value, owner, idempotency_key);
+DURO_CODEC_FIELDS(ResourcePut, key, value, owner, idempotency_key, generation);
 
 struct ResourceDelete {
   std::string key;
@@ -79,6 +84,7 @@ struct Record {
   sim::TimePoint created{};
   sim::TimePoint visible_at{};           // When readers see `value`.
   std::optional<std::string> previous;   // What readers see before that.
+  std::int64_t generation = 0;           // Of the last conditional write.
 };
 
 struct AppliedChange {
