@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -285,19 +287,35 @@ int check_determinism(const scenarios::ScenarioRegistry& registry, const Determi
   // forked afresh, so nothing one run left in memory can reach the other.
   std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> first;
   fmt::print("duro check-determinism: {} seed(s), each run twice in separate processes\n", jobs.size());
-  SeedPool(workers, run_one).run(jobs, [&](const SeedJob& job, const scenarios::SeedReport& report) {
-    first[{job.scenario, job.seed}] = report.trace_hash;
-  });
+  // A seed whose process died has no trace hash: it is a failure, not a
+  // match (two crashes would otherwise compare equal).
+  auto crashed = [](const scenarios::SeedReport& report) {
+    return std::any_of(report.violations.begin(), report.violations.end(),
+                       [](const scenarios::Violation& violation) { return violation.invariant == "crash"; });
+  };
   std::uint64_t differing = 0;
   SeedPool(workers, run_one).run(jobs, [&](const SeedJob& job, const scenarios::SeedReport& report) {
+    first[{job.scenario, job.seed}] = report.trace_hash;
+    if (crashed(report)) {
+      differing++;
+      fmt::print("CRASHED {} seed {}: {}\n", job.scenario, job.seed, report.violations.front().message);
+    }
+  });
+  SeedPool(workers, run_one).run(jobs, [&](const SeedJob& job, const scenarios::SeedReport& report) {
     const std::uint64_t hash = first.at({job.scenario, job.seed});
+    if (crashed(report)) {
+      differing++;
+      fmt::print("CRASHED {} seed {}: {}\n", job.scenario, job.seed, report.violations.front().message);
+      return;
+    }
     if (hash == report.trace_hash) return;
     differing++;
     fmt::print("NONDETERMINISTIC {} seed {}: trace hash {:016x} then {:016x}\n  {} repro {} --seed {}{}{} --trace\n",
                job.scenario, job.seed, hash, report.trace_hash, program, job.scenario, job.seed,
                args.faults.empty() ? "" : " --faults ", args.faults);
   });
-  fmt::print("{} of {} seed(s) gave the same trace hash twice\n", jobs.size() - differing, jobs.size());
+  fmt::print("{} of {} seed(s) gave the same trace hash twice\n", jobs.size() - std::min<std::uint64_t>(differing, jobs.size()),
+             jobs.size());
   return differing == 0 ? kExitPassed : kExitFailed;
 }
 

@@ -65,7 +65,19 @@ bool read_all(int fd, void* data, std::size_t size) {
     std::uint32_t index = 0;
     if (!read_all(job_fd, &index, sizeof index)) ::_exit(0);
     DURO_ASSERT(index < jobs.size());
-    const std::string bytes = sim::encode(run(jobs[index]));
+    std::string bytes;
+    // An exception must not unwind into the parent's code this process
+    // was forked from: it dies here, and the parent reports the seed with
+    // the message.
+    try {
+      bytes = sim::encode(run(jobs[index]));
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "uncaught exception: %s\n", error.what());
+      ::_exit(4);
+    } catch (...) {
+      std::fprintf(stderr, "uncaught exception of unknown type\n");
+      ::_exit(4);
+    }
     const auto size = static_cast<std::uint32_t>(bytes.size());
     DURO_ASSERT(size <= kFrameBytesMax);
     if (!write_all(result_fd, &size, sizeof size) || !write_all(result_fd, bytes.data(), bytes.size())) ::_exit(3);
@@ -212,6 +224,7 @@ void SeedPool::run(const std::vector<SeedJob>& jobs, const ResultFn& on_result) 
           worker.current = -1;
           done++;
           on_result(job, report.value());
+          drain_stderr(worker, /*until_eof=*/false);  // What it wrote belongs to this job, not the next.
           assign(worker);
         }
         continue;

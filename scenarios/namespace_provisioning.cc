@@ -53,8 +53,9 @@ namespace duro::scenarios {
 struct NamespaceRequest {
   std::string account;
   std::string name;
+  std::string owner;  // Deletes: the create that holds the namespace.
 };
-DURO_CODEC_FIELDS(NamespaceRequest, account, name);
+DURO_CODEC_FIELDS(NamespaceRequest, account, name, owner);
 
 struct CellWrite {
   std::string cell;
@@ -273,7 +274,8 @@ void Provisioning::setup(Harness& harness) {
   // reserved it (the undo runs in that very workflow).
   auto namespace_owner = [](ActivityContext& ctx, const NamespaceRequest& ns) {
     const std::string& workflow_id = ctx.info().workflow_execution.workflow_id;
-    return workflow_id.starts_with("create/") ? workflow_id : create_id(ns);
+    if (workflow_id.starts_with("create/")) return workflow_id;
+    return ns.owner.empty() ? create_id(ns) : ns.owner;
   };
   registry.activity("mark_deleting", [this, namespace_owner](ActivityContext& ctx, const NamespaceRequest& ns) {
     // A namespace that never became active (or was released) is already gone.
@@ -308,7 +310,7 @@ void Provisioning::setup(Harness& harness) {
   // different operation ids (a double click), some deleted once created.
   const int count = 6 + static_cast<int>(random.uniform(5));
   for (int i = 0; i < count; i++) {
-    NamespaceRequest ns{fmt::format("acct-{}", random.uniform(3)), fmt::format("ns-{}", i)};
+    NamespaceRequest ns{fmt::format("acct-{}", random.uniform(3)), fmt::format("ns-{}", i), ""};
     namespaces_.push_back(ns);
     const int creators = random.chance(1, 4) ? 2 : 1;
     const bool then_delete = random.chance(1, 3);
@@ -350,7 +352,11 @@ void Provisioning::tenant(Harness& harness, sdk::Client& client, sim::Env& env, 
   sim::Result<sdk::WorkflowOutcome<std::string>> created = client.result<std::string>(runs.front(), harness.live_by());
   if (!created.ok() || !created.value().completed()) return;
   const std::string delete_id = "delete/" + key;
-  sim::Result<engine::WorkflowExecution> run = client.start("delete_namespace", delete_id, ns, {.wait = 5min});
+  // The create the tenant waited for is the one that holds it (the first
+  // acknowledged; with a double click it may not be create/<key>).
+  NamespaceRequest held = ns;
+  held.owner = runs.front().workflow_id;
+  sim::Result<engine::WorkflowExecution> run = client.start("delete_namespace", delete_id, held, {.wait = 5min});
   if (!run.ok()) return;
   deletes_[key] = delete_id;
   harness.expect(run.value(), "delete " + key, [](const sdk::WorkflowOutcome<sdk::Payload>& outcome) -> std::string {

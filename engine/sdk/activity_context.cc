@@ -10,9 +10,10 @@ namespace {
 
 // Temporal's throttle when the activity has no heartbeat timeout.
 constexpr sim::Duration kDefaultHeartbeatThrottle = std::chrono::seconds{30};
-// A bound on the flusher's loop: a week of 30 s intervals is far beyond
-// any attempt's start-to-close timeout.
-constexpr int kFlushesMax = 20'160;
+// A bound on the flusher's loop, in throttle intervals: ten thousand
+// heartbeat intervals is beyond any sensible attempt (the loop ends with
+// the activity in any case).
+constexpr int kFlushesMax = 10'000;
 
 }  // namespace
 
@@ -38,10 +39,17 @@ std::string ActivityContext::idempotency_key() const {
 }
 
 void ActivityContext::send(HeartbeatState& state, sim::TimePoint now) {
+  if (state.in_flight) {
+    state.pending = true;  // The flusher sends it after the one in flight.
+    return;
+  }
   state.sent_once = true;
   state.pending = false;
   state.next = now + state.throttle;
-  if (state.send && state.send(state.latest)) state.cancel_requested = true;
+  state.in_flight = true;
+  const bool cancel = state.send && state.send(state.latest);
+  state.in_flight = false;
+  if (cancel) state.cancel_requested = true;
 }
 
 void ActivityContext::heartbeat_payload(Payload details) {

@@ -100,6 +100,8 @@ class ActivityContext {
     bool sent_once = false;
     bool pending = false;   // Details given since the last send.
     bool cancel_requested = false;
+    bool in_flight = false; // A send is waiting for its answer: one at a time,
+                            // so older details never land after newer ones.
     bool done = false;      // The activity returned: the flusher stops.
   };
 

@@ -236,8 +236,13 @@ void Worker::handle_query(const PollWorkflowTaskQueueReply& task) {
   }
   std::unique_ptr<sdk::WorkflowRun> cached = cache_.take(task.execution.run_id);
   if (cached != nullptr && cached->last_started_event_id() != last_completed_started) {
-    cached.reset();  // Stale (or ahead): the next workflow task replays anyway.
     stats_.stale_cache_queries++;
+    if (cached->last_started_event_id() > last_completed_started) {
+      // Ahead: its task's completion was recorded after this read. Keep it
+      // for the next task; answer from a replay.
+      stats_.evictions += cache_.put(task.execution.run_id, std::move(cached));
+    }
+    cached.reset();  // Behind: the next workflow task replays anyway.
   }
   sdk::QueryAnswer result;
   if (cached != nullptr) {
@@ -247,15 +252,19 @@ void Worker::handle_query(const PollWorkflowTaskQueueReply& task) {
     result.failure = worker_failure("QueryNotReady", "the workflow has not completed a workflow task yet");
   } else {
     // The same state the cache would hold: history up to the last
-    // completed task's start, that task run again. Signals recorded after
+    // completed task and the command events it produced (written right
+    // after its WorkflowTaskCompleted), replayed — so side effects and
+    // patches read their markers, never run again. Signals recorded after
     // it are not in the answer yet (the next task will see them), as they
     // are not in a cached run's.
-    auto last = std::find_if(events.begin(), events.end(),
-                             [&](const HistoryEvent& event) { return event.event_id == last_completed_started; });
-    DURO_ASSERT(last != events.end());
-    events.erase(last + 1, events.end());
+    auto completed = std::find_if(events.rbegin(), events.rend(),
+                                  [](const HistoryEvent& event) { return event.is<WorkflowTaskCompleted>(); });
+    DURO_ASSERT(completed != events.rend());
+    auto end = completed.base();  // Just after the WorkflowTaskCompleted.
+    while (end != events.end() && is_command_event(end->type())) ++end;
+    events.erase(end, events.end());
     std::unique_ptr<sdk::WorkflowRun> run = new_run(definition, task);
-    std::optional<sdk::TaskAnswer> failed = run->apply(events, /*run_last_task=*/true);
+    std::optional<sdk::TaskAnswer> failed = run->apply(events, /*run_last_task=*/false);
     if (failed && failed->failed) {
       result.failure = failed->failure;
     } else {
