@@ -38,11 +38,12 @@ std::string Client::fresh_request_id(std::string_view what) {
   return fmt::format("{}/{}/{}/{}", what, env.name(), env.incarnation(), ++request_seq_);
 }
 
-sim::Result<WorkflowExecution> Client::start_payload(std::string_view workflow_type, std::string workflow_id,
-                                                     Payload input, const StartOptions& options) {
-  DURO_ASSERT(!workflow_id.empty() && !workflow_type.empty());
+StartWorkflowExecutionRequest Client::start_request(std::string_view workflow_type, std::string workflow_id,
+                                                    Payload input, const StartOptions& options,
+                                                    std::string request_id) const {
+  DURO_ASSERT(!workflow_id.empty() && !workflow_type.empty() && !request_id.empty());
   StartWorkflowExecutionRequest request;
-  request.request_id = options.request_id.empty() ? "start/" + workflow_id : options.request_id;
+  request.request_id = std::move(request_id);
   request.workflow_id = std::move(workflow_id);
   request.workflow_type = std::string(workflow_type);
   request.task_queue = TaskQueue{options.task_queue, TaskQueueKind::kNormal};
@@ -51,6 +52,14 @@ sim::Result<WorkflowExecution> Client::start_payload(std::string_view workflow_t
   request.workflow_run_timeout = options.run_timeout;
   request.workflow_id_reuse_policy = options.id_reuse_policy;
   request.identity = options_.identity;
+  return request;
+}
+
+sim::Result<WorkflowExecution> Client::start_payload(std::string_view workflow_type, std::string workflow_id,
+                                                     Payload input, const StartOptions& options) {
+  std::string request_id = options.request_id.empty() ? "start/" + workflow_id : options.request_id;
+  const StartWorkflowExecutionRequest request =
+      start_request(workflow_type, std::move(workflow_id), std::move(input), options, std::move(request_id));
   sim::Result<StartWorkflowExecutionReply> reply =
       caller_.call<StartWorkflowExecutionReply>(method::kStartWorkflowExecution, request, policy(options.wait));
   if (!reply.ok()) return reply.error();
@@ -74,16 +83,9 @@ sim::Result<WorkflowExecution> Client::signal_with_start_payload(std::string_vie
                                                                  std::string workflow_id, Payload input,
                                                                  std::string_view signal_name, Payload signal_input,
                                                                  const StartOptions& options) {
-  StartWorkflowExecutionRequest request;
-  request.request_id = options.request_id.empty() ? fresh_request_id("signal-with-start") : options.request_id;
-  request.workflow_id = std::move(workflow_id);
-  request.workflow_type = std::string(workflow_type);
-  request.task_queue = TaskQueue{options.task_queue, TaskQueueKind::kNormal};
-  request.input = std::move(input);
-  request.workflow_execution_timeout = options.execution_timeout;
-  request.workflow_run_timeout = options.run_timeout;
-  request.workflow_id_reuse_policy = options.id_reuse_policy;
-  request.identity = options_.identity;
+  StartWorkflowExecutionRequest request =
+      start_request(workflow_type, std::move(workflow_id), std::move(input), options,
+                    options.request_id.empty() ? fresh_request_id("signal-with-start") : options.request_id);
   request.signal_name = std::string(signal_name);
   request.signal_input = std::move(signal_input);
   sim::Result<StartWorkflowExecutionReply> reply = caller_.call<StartWorkflowExecutionReply>(

@@ -136,6 +136,10 @@ class Client {
                                                                    const StartOptions& options);
   sim::Result<Payload> query_payload(const engine::WorkflowExecution& execution, std::string_view name, Payload args,
                                      sim::Duration wait);
+  // The start request both start() and signal_with_start() send.
+  engine::StartWorkflowExecutionRequest start_request(std::string_view workflow_type, std::string workflow_id,
+                                                      Payload input, const StartOptions& options,
+                                                      std::string request_id) const;
   static std::optional<engine::Failure> close_failure(const engine::HistoryEvent& close);
   CallPolicy policy(sim::Duration wait) const;
   std::string fresh_request_id(std::string_view what);
