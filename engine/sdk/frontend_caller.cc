@@ -41,6 +41,7 @@ sim::Result<std::string> FrontendCaller::call_raw(std::string_view method, const
     sim::Result<std::string> reply = rpc_->call_raw(sim::Endpoint{server, engine::kFrontendPort}, method, payload,
                                                     std::min(policy.try_timeout, policy.deadline - now));
     if (reply.ok() || !retryable(reply.error())) return reply;
+    stats_.failed_tries++;
     last = reply.error();
     next_server_++;
     if (attempt + 1 == policy.attempts_max) break;

@@ -35,7 +35,8 @@ struct CallPolicy {
 
 struct FrontendCallerStats {
   std::uint64_t calls = 0;
-  std::uint64_t retries = 0;  // Tries after the first, over all calls.
+  std::uint64_t retries = 0;       // Tries after the first, over all calls.
+  std::uint64_t failed_tries = 0;  // Tries answered "try again" or not at all.
 };
 
 class FrontendCaller {

@@ -62,11 +62,10 @@ Worker::~Worker() {
 }
 
 sim::Result<std::string> Worker::call(std::string_view method, std::string payload, sim::Duration timeout) {
-  const std::uint64_t retries_before = caller_->stats().retries;
   sim::Result<std::string> reply =
       caller_->call_raw(method, payload, {.try_timeout = timeout, .deadline = sim::TimePoint::max(),
                                           .attempts_max = kCallAttemptsMax});
-  stats_.call_failures += caller_->stats().retries - retries_before + (reply.ok() ? 0 : 1);
+  stats_.call_failures = caller_->stats().failed_tries;
   return reply;
 }
 
