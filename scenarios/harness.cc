@@ -116,6 +116,15 @@ void Harness::expect(const engine::WorkflowExecution& execution, std::string wha
   expectations_.push_back(Expectation{execution, std::move(what), std::move(check)});
 }
 
+void Harness::script(sim::FaultAction action) {
+  DURO_ASSERT_MSG(scenario_ != nullptr && quiet_at_ == sim::TimePoint{}, "script() is for setup()");
+  DURO_ASSERT_MSG(action.invalid_reason().empty(), "a scripted fault must be well formed");
+  DURO_ASSERT_MSG(action.at >= sim::Duration{0} && action.at < definition_.shape.chaos,
+                  "a scripted fault happens inside the chaos phase");
+  DURO_ASSERT(scripted_.size() < sim::kFaultPlanActionsMax / 2);
+  scripted_.push_back(std::move(action));
+}
+
 const sdk::WorkflowOutcome<sdk::Payload>* Harness::outcome(std::string_view workflow_id) const {
   auto it = outcomes_.find(workflow_id);
   return it == outcomes_.end() ? nullptr : &it->second;
@@ -148,6 +157,10 @@ SeedReport Harness::run(Scenario& scenario, const SeedOptions& options) {
     for (const auto& service : services_) topology.services.push_back(service->name());
     topology.chaos = definition_.shape.chaos;
     plan = sim::draw_fault_plan(seed_, profile, topology);
+    // Scripted faults go after drawn ones at the same time: stable.
+    plan.actions.insert(plan.actions.end(), scripted_.begin(), scripted_.end());
+    std::stable_sort(plan.actions.begin(), plan.actions.end(),
+                     [](const sim::FaultAction& a, const sim::FaultAction& b) { return a.at < b.at; });
   }
   report.profile = plan.profile;
   report.fault_plan = plan.to_text();

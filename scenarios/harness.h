@@ -106,6 +106,13 @@ class Harness {
   // must be.
   void expect(const engine::WorkflowExecution& execution, std::string what, OutcomeCheck check);
 
+  // Adds a fault to every plan this seed draws: a scenario's own outage,
+  // partition or clock jump at a set time (a drawn plan's `heal` heals
+  // scripted partitions too). It lands in the printed plan, so a repro
+  // replays it and a shrink may remove it; a given plan (--fault-plan) is
+  // used as it is. `at` counts from the run's start, inside the chaos phase.
+  void script(sim::FaultAction action);
+
   sim::TimePoint quiet_at() const noexcept { return quiet_at_; }
   sim::TimePoint live_by() const noexcept { return live_by_; }
   Checker& checker() noexcept { return checker_; }
@@ -147,6 +154,7 @@ class Harness {
   sim::NodeId client_node_ = sim::kNoNode;
   std::map<std::string, sim::Address, std::less<>> service_addresses_;
   std::vector<Expectation> expectations_;
+  std::vector<sim::FaultAction> scripted_;
   std::map<std::string, sdk::WorkflowOutcome<sdk::Payload>, std::less<>> outcomes_;
   std::size_t clients_running_ = 0;
   std::uint16_t next_client_port_ = 7600;

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/sdk/activity_context.h"
 #include "engine/sdk/workflow_context.h"
@@ -25,9 +27,10 @@ enum class Flaw { kNone, kWrongExpectation, kNeverCloses };
 // it and expects "HELLO" back.
 class Shout final : public Scenario {
  public:
-  explicit Shout(Flaw flaw) : flaw_(flaw) {}
+  explicit Shout(Flaw flaw, std::vector<sim::FaultAction> scripted = {}) : flaw_(flaw), scripted_(std::move(scripted)) {}
 
   void setup(Harness& harness) override {
+    for (const sim::FaultAction& action : scripted_) harness.script(action);
     harness.registry().activity("shout", [](sdk::ActivityContext&, const std::string& text) {
       std::string loud = text;
       std::transform(loud.begin(), loud.end(), loud.begin(), [](unsigned char c) { return std::toupper(c); });
@@ -60,15 +63,16 @@ class Shout final : public Scenario {
 
  private:
   Flaw flaw_;
+  std::vector<sim::FaultAction> scripted_;
 };
 
-ScenarioDefinition shout(Flaw flaw) {
+ScenarioDefinition shout(Flaw flaw, std::vector<sim::FaultAction> scripted = {}) {
   ScenarioDefinition definition;
   definition.name = "shout";
   definition.summary = "a test scenario";
   definition.shape.chaos = 2min;
   definition.shape.liveness_bound = 5min;
-  definition.make = [flaw] { return std::make_unique<Shout>(flaw); };
+  definition.make = [flaw, scripted] { return std::make_unique<Shout>(flaw, scripted); };
   return definition;
 }
 
@@ -125,6 +129,31 @@ TEST(Harness, ASeedIsAFunctionOfItsNumber) {
   EXPECT_EQ(a.fault_plan, b.fault_plan);
   EXPECT_EQ(a.events, b.events);
   EXPECT_NE(a.trace_hash, c.trace_hash);
+}
+
+sim::FaultAction crash_at(sim::Duration at, std::string node) {
+  sim::FaultAction crash;
+  crash.at = at;
+  crash.kind = sim::FaultKind::kCrash;
+  crash.nodes = {std::move(node)};
+  return crash;
+}
+
+TEST(Harness, ScriptedFaultsJoinTheDrawnPlanAndAGivenPlanIsKeptAsItIs) {
+  // Both workers crash for the whole chaos phase: the workflows wait, and
+  // close once the quiet phase restarts them.
+  const ScenarioDefinition definition = shout(Flaw::kNone, {crash_at(30s, "worker-1"), crash_at(30s, "worker-2")});
+  const SeedReport report = run_seed(definition, options(3, "none"));
+  EXPECT_TRUE(report.passed) << violations(report);
+  EXPECT_EQ(report.faults_applied, 2u);
+  EXPECT_NE(report.fault_plan.find("at 30s crash worker-1"), std::string::npos) << report.fault_plan;
+  EXPECT_NE(report.fault_plan.find("at 30s crash worker-2"), std::string::npos) << report.fault_plan;
+  // The printed plan replays as it is: the scripted faults are not added twice.
+  SeedOptions replay = options(3, "none");
+  replay.plan = sim::FaultPlan::parse(report.fault_plan).value();
+  const SeedReport again = run_seed(definition, replay);
+  EXPECT_EQ(again.faults_applied, 2u);
+  EXPECT_EQ(again.trace_hash, report.trace_hash);
 }
 
 TEST(Harness, APlanThatNamesAMissingNodeIsRefusedNotRun) {
