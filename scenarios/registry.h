@@ -37,5 +37,6 @@ void add_builtin_scenarios(ScenarioRegistry& registry);
 ScenarioDefinition namespace_provisioning_scenario();
 ScenarioDefinition ring_rollout_scenario();
 ScenarioDefinition entity_workflows_scenario();
+ScenarioDefinition cell_migration_scenario();
 
 }  // namespace duro::scenarios
