@@ -125,6 +125,16 @@ void Harness::script(sim::FaultAction action) {
   scripted_.push_back(std::move(action));
 }
 
+void Harness::script_partition(sim::FaultAction partition, sim::Duration until) {
+  DURO_ASSERT(partition.kind == sim::FaultKind::kPartition && partition.at < until);
+  sim::FaultAction heal;
+  heal.at = until;
+  heal.kind = sim::FaultKind::kHeal;
+  script(partition);
+  script(heal);
+  held_.push_back(HeldPartition{std::move(partition), until});
+}
+
 const sdk::WorkflowOutcome<sdk::Payload>* Harness::outcome(std::string_view workflow_id) const {
   auto it = outcomes_.find(workflow_id);
   return it == outcomes_.end() ? nullptr : &it->second;
@@ -157,8 +167,20 @@ SeedReport Harness::run(Scenario& scenario, const SeedOptions& options) {
     for (const auto& service : services_) topology.services.push_back(service->name());
     topology.chaos = definition_.shape.chaos;
     plan = sim::draw_fault_plan(seed_, profile, topology);
+    // A held partition is cut again right after each drawn heal inside it
+    // (the copy sorts after the heal: same time, later in the list).
+    std::vector<sim::FaultAction> recuts;
+    for (const HeldPartition& held : held_) {
+      for (const sim::FaultAction& action : plan.actions) {
+        if (action.kind != sim::FaultKind::kHeal || action.at < held.partition.at || action.at >= held.until) continue;
+        sim::FaultAction recut = held.partition;
+        recut.at = action.at;
+        recuts.push_back(std::move(recut));
+      }
+    }
     // Scripted faults go after drawn ones at the same time: stable.
     plan.actions.insert(plan.actions.end(), scripted_.begin(), scripted_.end());
+    plan.actions.insert(plan.actions.end(), recuts.begin(), recuts.end());
     std::stable_sort(plan.actions.begin(), plan.actions.end(),
                      [](const sim::FaultAction& a, const sim::FaultAction& b) { return a.at < b.at; });
   }

@@ -31,6 +31,7 @@ void add_builtin_scenarios(ScenarioRegistry& registry) {
   registry.add(ring_rollout_scenario());
   registry.add(entity_workflows_scenario());
   registry.add(cell_migration_scenario());
+  registry.add(mrn_failover_scenario());
 }
 
 }  // namespace duro::scenarios

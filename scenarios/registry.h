@@ -38,5 +38,6 @@ ScenarioDefinition namespace_provisioning_scenario();
 ScenarioDefinition ring_rollout_scenario();
 ScenarioDefinition entity_workflows_scenario();
 ScenarioDefinition cell_migration_scenario();
+ScenarioDefinition mrn_failover_scenario();
 
 }  // namespace duro::scenarios

@@ -44,11 +44,13 @@ std::uint32_t CellService::shard_of(std::string_view workflow_id, std::uint32_t 
   return static_cast<std::uint32_t>(sim::hash_label(workflow_id) % shard_count);
 }
 
-void CellService::place(const std::string& ns) {
+void CellService::place(const std::string& ns, const std::string& upstream) {
   DURO_ASSERT_MSG(!replicas_.contains(ns), "a namespace placed twice in one cell");
   DURO_ASSERT(replicas_.size() < options_.namespaces_max);
+  DURO_ASSERT(upstream != name());
   Replica& replica = replicas_[ns];
-  replica.role = ReplicaRole::kActive;
+  replica.role = upstream.empty() ? ReplicaRole::kActive : ReplicaRole::kPassive;
+  replica.upstream = upstream;
   replica.epoch = 1;
   replica.shards.resize(options_.shard_count);
 }
@@ -80,6 +82,8 @@ void CellService::register_methods(sim::RpcServer& server, sim::Env& env) {
                                           });
   serve<CellDrain, CellReplicaStatus>(server, env, "drain", /*mutating=*/true,
                                       [this, &env](const CellDrain& request) { return drain(env, request); });
+  serve<CellNamespace, CellReplicaStatus>(server, env, "resume", /*mutating=*/true,
+                                          [this](const CellNamespace& request) { return resume(request); });
   serve<CellHandOver, CellReplicaStatus>(server, env, "hand_over", /*mutating=*/true,
                                          [this](const CellHandOver& request) { return hand_over(request); });
   serve<CellPromote, CellReplicaStatus>(server, env, "promote", /*mutating=*/true,
@@ -177,6 +181,20 @@ sim::Result<CellReplicaStatus> CellService::drain(sim::Env& env, const CellDrain
   return status_of(request.ns);
 }
 
+sim::Result<CellReplicaStatus> CellService::resume(const CellNamespace& request) {
+  auto it = replicas_.find(request.ns);
+  if (it == replicas_.end()) return sim::Error{sim::ErrorCode::kNotFound, name() + " has no replica of " + request.ns};
+  Replica& replica = it->second;
+  if (replica.role != ReplicaRole::kActive && replica.role != ReplicaRole::kDraining) {
+    return sim::Error{sim::ErrorCode::kInvalidArgument,
+                      fmt::format("{} cannot resume {}: it is {}", name(), request.ns, replica_role_name(replica.role))};
+  }
+  // The pending lease timer finds another role (or drain id) and does nothing.
+  replica.role = ReplicaRole::kActive;
+  replica.drain_id++;
+  return status_of(request.ns);
+}
+
 sim::Result<CellReplicaStatus> CellService::hand_over(const CellHandOver& request) {
   auto it = replicas_.find(request.ns);
   if (it == replicas_.end()) return sim::Error{sim::ErrorCode::kNotFound, name() + " has no replica of " + request.ns};
@@ -200,7 +218,7 @@ sim::Result<CellReplicaStatus> CellService::promote(const CellPromote& request) 
   if (it == replicas_.end()) return sim::Error{sim::ErrorCode::kNotFound, name() + " has no replica of " + request.ns};
   Replica& replica = it->second;
   if (replica.role == ReplicaRole::kActive && replica.epoch == request.epoch) return status_of(request.ns);
-  if (replica.role != ReplicaRole::kPassive || request.epoch <= replica.epoch) {
+  if (request.epoch <= replica.epoch) {
     return sim::Error{sim::ErrorCode::kInvalidArgument,
                       fmt::format("{} cannot promote {} at epoch {}: it is {} at epoch {}", name(), request.ns,
                                   request.epoch, replica_role_name(replica.role), replica.epoch)};
@@ -208,6 +226,8 @@ sim::Result<CellReplicaStatus> CellService::promote(const CellPromote& request) 
   replica.role = ReplicaRole::kActive;
   replica.epoch = request.epoch;
   replica.upstream.clear();
+  replica.handed_to.clear();
+  replica.drain_id++;  // A pending drain lease is void.
   replica.resync = false;
   return status_of(request.ns);
 }
@@ -219,7 +239,11 @@ sim::Result<CellReplicaStatus> CellService::demote(const CellDemote& request) {
   if (replica.role == ReplicaRole::kPassive && replica.upstream == request.upstream && replica.epoch == request.epoch) {
     return status_of(request.ns);
   }
-  if (request.epoch <= replica.epoch || !peers_.contains(request.upstream)) {
+  // An active replica yields only to a newer epoch; a retired one also to
+  // the epoch it was handed over at.
+  const bool older = request.epoch > replica.epoch ||
+                     (request.epoch == replica.epoch && replica.role != ReplicaRole::kActive);
+  if (!older || !peers_.contains(request.upstream) || request.upstream == name()) {
     return sim::Error{sim::ErrorCode::kInvalidArgument,
                       fmt::format("{} cannot demote {} to follow {} at epoch {}: it is {} at epoch {}", name(),
                                   request.ns, request.upstream, request.epoch, replica_role_name(replica.role),

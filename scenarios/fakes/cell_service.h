@@ -32,16 +32,20 @@
 //   "status"    CellNamespace -> CellReplicaStatus (found = false if none).
 //   "drain"     CellDrain -> status: active -> draining for `lease`
 //               (draining: the lease is extended); else kInvalidArgument.
+//   "resume"    CellNamespace -> status: draining -> active (a drain given
+//               up before its lease ends); active is success already;
+//               anything else is kInvalidArgument.
 //   "hand_over" CellHandOver -> status: draining -> retired, handed to
 //               `to` at `epoch`; the same hand-over again is success;
 //               anything else (the lease ran out: active again) is
 //               kInvalidArgument.
-//   "promote"   CellPromote -> status: a forced failover: passive -> active
-//               at `epoch` (newer than its own), whatever its upstream
+//   "promote"   CellPromote -> status: a forced failover: any role -> active
+//               at `epoch`, if newer than its own, whatever its upstream
 //               says; the same promotion again is success. Two cells may
 //               then both be active (split brain) until the old one is
 //               demoted.
-//   "demote"    CellDemote -> status: any role at an older epoch -> passive,
+//   "demote"    CellDemote -> status: any role at an older epoch (or, not
+//               active, at the same one: a retired replica) -> passive,
 //               pulling from `upstream` at `epoch`; its next pull replaces
 //               its content with the upstream's (conflict resolution: the
 //               newer epoch wins; writes only the loser took are dropped).
@@ -179,9 +183,9 @@ class CellService final : public FakeService {
   // The shard a workflow lives in, in a cell of `shard_count` shards.
   static std::uint32_t shard_of(std::string_view workflow_id, std::uint32_t shard_count) noexcept;
 
-  // Places a namespace here, active at epoch 1, before the run (it was
-  // provisioned earlier).
-  void place(const std::string& ns);
+  // Places a namespace here before the run (it was provisioned earlier):
+  // active at epoch 1, or passive at epoch 1 pulling from `upstream`.
+  void place(const std::string& ns, const std::string& upstream = "");
   // Where another cell is, for replication from it.
   void add_peer(const std::string& cell, sim::Address address);
 
@@ -199,6 +203,7 @@ class CellService final : public FakeService {
   sim::Result<CellWriteReply> write(const CellWrite& request);
   sim::Result<CellReplicaStatus> add(const CellAdd& request);
   sim::Result<CellReplicaStatus> drain(sim::Env& env, const CellDrain& request);
+  sim::Result<CellReplicaStatus> resume(const CellNamespace& request);
   sim::Result<CellReplicaStatus> hand_over(const CellHandOver& request);
   sim::Result<CellReplicaStatus> promote(const CellPromote& request);
   sim::Result<CellReplicaStatus> demote(const CellDemote& request);
