@@ -115,6 +115,39 @@ TEST(CellService, ADrainThatNobodyHandsOverLapsesAndThenRefusesTheHandOver) {
   EXPECT_EQ(cells.b.replica("ns")->role, ReplicaRole::kPassive);
 }
 
+TEST(CellService, AResumedDrainTakesWritesAtOnceAndItsLeaseDoesNothingLater) {
+  TwoCells cells;
+  cells.run([&](sim::Env& env, sim::Address a, sim::Address) {
+    ASSERT_TRUE(call(env, a, "drain", CellDrain{"ns", 30s}).ok());
+    ASSERT_TRUE(call(env, a, "resume", CellNamespace{"ns"}).ok());
+    EXPECT_TRUE(write(env, a, "wf", "w1").accepted);
+    // A second drain, then the first lease's end: the second still holds.
+    env.sleep_for(10s);
+    ASSERT_TRUE(call(env, a, "drain", CellDrain{"ns", 1min}).ok());
+    env.sleep_for(25s);
+    EXPECT_FALSE(write(env, a, "wf", "w2").accepted);
+  });
+  EXPECT_EQ(cells.a.replica("ns")->role, ReplicaRole::kDraining);
+}
+
+TEST(CellService, APromotionNeedsANewerEpochAndAlsoRevivesARetiredReplica) {
+  TwoCells cells;
+  cells.run([&](sim::Env& env, sim::Address a, sim::Address b) {
+    ASSERT_TRUE(call(env, b, "add", CellAdd{"ns", "cell-a"}).ok());
+    EXPECT_FALSE(call(env, b, "promote", CellPromote{"ns", 0}).ok());
+    ASSERT_TRUE(call(env, a, "drain", CellDrain{"ns", 1min}).ok());
+    ASSERT_TRUE(call(env, a, "hand_over", CellHandOver{"ns", "cell-b", 2}).ok());
+    env.sleep_for(3s);
+    // a is retired at epoch 2; a forced failover back takes epoch 3.
+    EXPECT_FALSE(call(env, a, "promote", CellPromote{"ns", 2}).ok());
+    ASSERT_TRUE(call(env, a, "promote", CellPromote{"ns", 3}).ok());
+    EXPECT_TRUE(write(env, a, "wf", "w1").accepted);
+  });
+  EXPECT_EQ(cells.a.replica("ns")->role, ReplicaRole::kActive);
+  EXPECT_EQ(cells.a.replica("ns")->epoch, 3);
+  EXPECT_EQ(cells.b.replica("ns")->role, ReplicaRole::kActive);  // Split brain until b is demoted.
+}
+
 TEST(CellService, ARepeatedWriteIdIsAppliedOnce) {
   TwoCells cells;
   cells.run([&](sim::Env& env, sim::Address a, sim::Address) {
