@@ -57,6 +57,8 @@ Harness::Harness(const ScenarioDefinition& definition, std::uint64_t seed)
   worker::WorkerOptions worker_options;
   worker_options.servers = server_addresses_;
   worker_options.cache_size = shape.worker_cache_size;
+  DURO_ASSERT(shape.worker_poll_timeout > shape.server.long_poll_wait);
+  worker_options.poll_timeout = shape.worker_poll_timeout;
   for (int i = 1; i <= shape.workers; i++) {
     workers_.push_back(world_.add_node(
         fmt::format("worker-{}", i), [this, worker_options](sim::Env& env) -> std::unique_ptr<sim::Process> {
