@@ -33,6 +33,7 @@ void add_builtin_scenarios(ScenarioRegistry& registry) {
   registry.add(fail_static_scenario());
   registry.add(cell_migration_scenario());
   registry.add(mrn_failover_scenario());
+  registry.add(retry_storm_scenario());
 }
 
 }  // namespace duro::scenarios

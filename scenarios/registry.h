@@ -40,5 +40,6 @@ ScenarioDefinition entity_workflows_scenario();
 ScenarioDefinition fail_static_scenario();
 ScenarioDefinition cell_migration_scenario();
 ScenarioDefinition mrn_failover_scenario();
+ScenarioDefinition retry_storm_scenario();
 
 }  // namespace duro::scenarios
