@@ -50,6 +50,7 @@
 #include "engine/sdk/activity_context.h"
 #include "engine/sdk/workflow_context.h"
 #include "scenarios/fakes/cell_service.h"
+#include "scenarios/fakes/namespace_endpoint.h"
 #include "scenarios/fakes/resource_service.h"
 #include "scenarios/fakes/service_call.h"
 #include "scenarios/harness.h"
@@ -106,7 +107,6 @@ constexpr int kNamespaces = 4;
 constexpr int kMovesPerNamespace = 2;
 constexpr int kTenantWorkflows = 24;
 constexpr const char* kDaycare = "cell-1";
-constexpr const char* kDnsOwner = "control-plane";
 // How long a drained source waits for its hand-over before it takes
 // writes again.
 constexpr sim::Duration kDrainLease = 60s;
@@ -121,7 +121,6 @@ constexpr int kCatchUpRoundsMax = 600;   // 2 s each: 20 minutes.
 constexpr int kSwitchAttemptsMax = 8;
 constexpr int kWaitRoundsMax = 1800;     // 1 s each: 30 minutes.
 constexpr int kDnsRoundsMax = 360;       // 10 s each: an hour.
-constexpr int kTenantTriesMax = 100'000;
 
 sdk::ActivityOptions cell_call_options() {
   sdk::ActivityOptions options;
@@ -222,8 +221,6 @@ class CellMigration final : public Scenario {
   void register_activities(Harness& harness);
   void operator_client(Harness& harness, sdk::Client& client, sim::Env& env, int index);
   void tenant(Harness& harness, sim::Env& env, int index);
-  // Sends one write until a cell accepts it; false if it never did.
-  bool write(Harness& harness, sim::Env& env, const std::string& ns, std::string& cell, const CellWrite& request);
 
   std::vector<CellService*> cells_;
   ResourceService* dns_ = nullptr;
@@ -264,7 +261,7 @@ void CellMigration::setup(Harness& harness) {
     const std::string ns = fmt::format("ns-{}", i);
     namespaces_.push_back(ns);
     cells_[0]->place(ns);
-    dns_->preload(ns, kDaycare, kDnsOwner);
+    dns_->preload(ns, kDaycare, std::string(kNamespaceDnsOwner));
   }
   harness.registry().workflow("migrate_namespace", migrate);
   register_activities(harness);
@@ -306,20 +303,11 @@ void CellMigration::register_activities(Harness& harness) {
     registry.activity(std::string("cell_") + method, cell_method(method));
   }
   registry.activity("dns_point", [&harness](ActivityContext& ctx, const DnsPoint& point) {
-    // Conditional on the epoch: a late write from an older move cannot
-    // point DNS back.
-    sim::Result<ResourceReply> reply = call_service<ResourceReply>(
-        ctx.env(), harness.address_of("dns"), "put",
-        ResourcePut{point.ns, point.cell, kDnsOwner, ctx.idempotency_key(), point.epoch});
-    if (reply.ok()) return true;
-    if (reply.error().code == sim::ErrorCode::kAlreadyExists) return false;  // A newer epoch is there.
-    throw sdk::ApplicationError("DnsError", sim::to_string(reply.error()));
+    return point_namespace_dns(ctx.env(), harness.address_of("dns"), point.ns, point.cell, point.epoch,
+                               ctx.idempotency_key());
   });
   registry.activity("dns_resolve", [&harness](ActivityContext& ctx, const std::string& ns) {
-    sim::Result<ResourceReply> reply =
-        call_service<ResourceReply>(ctx.env(), harness.address_of("dns"), "get", ResourceGet{ns});
-    if (!reply.ok()) throw sdk::ApplicationError("DnsError", sim::to_string(reply.error()));
-    return reply.value().found ? reply.value().value : std::string();
+    return resolve_namespace_dns(ctx.env(), harness.address_of("dns"), ns);
   });
 }
 
@@ -360,47 +348,19 @@ void CellMigration::operator_client(Harness& harness, sdk::Client& client, sim::
 
 void CellMigration::tenant(Harness& harness, sim::Env& env, int index) {
   const std::string ns = namespaces_[static_cast<std::size_t>(index)];
-  std::string cell = kDaycare;
+  NamespaceEndpoint endpoint(ns, kDaycare, [&harness](std::string_view name) { return harness.address_of(name); });
   constexpr int kWritesMax = 100'000;
   for (int seq = 1; seq <= kWritesMax && env.sim().now() < harness.quiet_at(); seq++) {
     env.sleep_for(sim::Duration{env.random().uniform_range(std::chrono::nanoseconds(500ms).count(),
                                                            std::chrono::nanoseconds(4s).count())});
     const std::string workflow_id = fmt::format("{}/wf-{}", ns, env.random().uniform(kTenantWorkflows));
     const CellWrite request{ns, workflow_id, fmt::format("{}/w{}", ns, seq)};
-    if (write(harness, env, ns, cell, request)) {
+    if (endpoint.write(env, request, harness.live_by())) {
       acked_[ns][request.write_id] = workflow_id;
     } else {
       unacked_[ns]++;
     }
   }
-}
-
-bool CellMigration::write(Harness& harness, sim::Env& env, const std::string& ns, std::string& cell,
-                          const CellWrite& request) {
-  for (int tries = 0; tries < kTenantTriesMax && env.sim().now() < harness.live_by(); tries++) {
-    try {
-      sim::Result<CellWriteReply> reply =
-          call_service<CellWriteReply>(env, harness.address_of(cell), "write", request, 5s);
-      if (reply.ok() && reply.value().accepted) return true;
-      if (reply.ok() && !reply.value().redirect.empty()) {
-        // Moved (or moving): follow it, after a pause, since a target
-        // that has not pulled the hand-over yet points back at the source.
-        cell = reply.value().redirect;
-        env.sleep_for(200ms);
-        continue;
-      }
-    } catch (const ServiceUnavailable&) {
-      // Down, slow or throttled: back off, then ask DNS again.
-    }
-    env.sleep_for(1s);
-    try {
-      sim::Result<ResourceReply> resolved =
-          call_service<ResourceReply>(env, harness.address_of("dns"), "get", ResourceGet{ns}, 5s);
-      if (resolved.ok() && resolved.value().found) cell = resolved.value().value;
-    } catch (const ServiceUnavailable&) {
-    }
-  }
-  return false;
 }
 
 void CellMigration::check_safety(Checker& checker) {

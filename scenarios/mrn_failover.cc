@@ -43,6 +43,7 @@
 #include "engine/sdk/activity_context.h"
 #include "engine/sdk/workflow_context.h"
 #include "scenarios/fakes/cell_service.h"
+#include "scenarios/fakes/namespace_endpoint.h"
 #include "scenarios/fakes/resource_service.h"
 #include "scenarios/fakes/service_call.h"
 #include "scenarios/harness.h"
@@ -91,7 +92,6 @@ constexpr int kNamespaces = 2;
 constexpr int kTenantWorkflows = 10;
 constexpr const char* kEast = "cell-east";
 constexpr const char* kWest = "cell-west";
-constexpr const char* kDnsOwner = "control-plane";
 constexpr sim::Duration kProbeInterval = 10s;
 constexpr int kUnhealthyProbes = 3;
 constexpr sim::Duration kGracefulBound = 10s;
@@ -106,7 +106,6 @@ constexpr int kActiveWaitRoundsMax = 30;    // 1 s each.
 constexpr sim::Duration kFailoverDue = 6min;
 constexpr sim::Duration kPartitionMin = 8min;
 constexpr sim::Duration kPartitionMax = 15min;
-constexpr int kTenantTriesMax = 100'000;
 // Shorter than a probe's start-to-close: a probe fails by itself, not by
 // the activity timing out.
 constexpr sim::Duration kCellCallTimeout = 3s;
@@ -266,7 +265,6 @@ class MrnFailover final : public Scenario {
   void register_activities(Harness& harness);
   void operator_client(Harness& harness, sdk::Client& client, sim::Env& env, int index);
   void tenant(Harness& harness, sim::Env& env, int index);
-  bool write(Harness& harness, sim::Env& env, const std::string& ns, std::string& cell, const CellWrite& request);
   // Workflow id -> its open run ids, over the active replicas of `ns`.
   std::map<std::string, std::set<std::string>> open_runs(const std::string& ns) const;
 
@@ -302,7 +300,7 @@ void MrnFailover::setup(Harness& harness) {
     namespaces_.push_back(ns);
     cells_[0]->place(ns);
     cells_[1]->place(ns, kEast);
-    dns_->preload(ns, kEast, kDnsOwner);
+    dns_->preload(ns, kEast, std::string(kNamespaceDnsOwner));
     actives_seen_[ns].emplace(kEast, 1);
     top_epoch_[ns] = 1;
   }
@@ -364,12 +362,8 @@ void MrnFailover::register_activities(Harness& harness) {
     registry.activity(std::string("region_") + method, step(method));
   }
   registry.activity("region_dns", [&harness](ActivityContext& ctx, const RegionDns& point) {
-    sim::Result<ResourceReply> reply = call_service<ResourceReply>(
-        ctx.env(), harness.address_of("dns"), "put",
-        ResourcePut{point.ns, point.cell, kDnsOwner, ctx.idempotency_key(), point.epoch});
-    if (reply.ok()) return true;
-    if (reply.error().code == sim::ErrorCode::kAlreadyExists) return false;  // A newer epoch is there.
-    throw sdk::ApplicationError("DnsError", sim::to_string(reply.error()));
+    return point_namespace_dns(ctx.env(), harness.address_of("dns"), point.ns, point.cell, point.epoch,
+                               ctx.idempotency_key());
   });
 }
 
@@ -400,7 +394,7 @@ void MrnFailover::operator_client(Harness& harness, sdk::Client& client, sim::En
 
 void MrnFailover::tenant(Harness& harness, sim::Env& env, int index) {
   const std::string ns = namespaces_[static_cast<std::size_t>(index)];
-  std::string cell = kEast;
+  NamespaceEndpoint endpoint(ns, kEast, [&harness](std::string_view name) { return harness.address_of(name); });
   std::map<std::string, TenantWorkflow> workflows;
   constexpr int kWritesMax = 100'000;
   for (int seq = 1; seq <= kWritesMax && env.sim().now() < harness.quiet_at(); seq++) {
@@ -418,7 +412,7 @@ void MrnFailover::tenant(Harness& harness, sim::Env& env, int index) {
       write_id = fmt::format("{}:event:{}:{}", workflow_id, workflow.run, ++workflow.events);
     }
     // A write that no cell accepted (the run ends first) changes nothing.
-    if (!write(harness, env, ns, cell, CellWrite{ns, workflow_id, write_id})) continue;
+    if (!endpoint.write(env, CellWrite{ns, workflow_id, write_id}, harness.quiet_at())) continue;
     if (write_id.find(":start:") != std::string::npos) {
       workflow.open = true;
       workflow.events = 0;
@@ -426,31 +420,6 @@ void MrnFailover::tenant(Harness& harness, sim::Env& env, int index) {
       workflow.open = false;
     }
   }
-}
-
-bool MrnFailover::write(Harness& harness, sim::Env& env, const std::string& ns, std::string& cell,
-                        const CellWrite& request) {
-  for (int tries = 0; tries < kTenantTriesMax && env.sim().now() < harness.quiet_at(); tries++) {
-    try {
-      sim::Result<CellWriteReply> reply =
-          call_service<CellWriteReply>(env, harness.address_of(cell), "write", request, 5s);
-      if (reply.ok() && reply.value().accepted) return true;
-      if (reply.ok() && !reply.value().redirect.empty()) {
-        cell = reply.value().redirect;
-        env.sleep_for(200ms);
-        continue;
-      }
-    } catch (const ServiceUnavailable&) {
-    }
-    env.sleep_for(1s);
-    try {
-      sim::Result<ResourceReply> resolved =
-          call_service<ResourceReply>(env, harness.address_of("dns"), "get", ResourceGet{ns}, 5s);
-      if (resolved.ok() && resolved.value().found) cell = resolved.value().value;
-    } catch (const ServiceUnavailable&) {
-    }
-  }
-  return false;
 }
 
 std::map<std::string, std::set<std::string>> MrnFailover::open_runs(const std::string& ns) const {
