@@ -74,21 +74,6 @@ struct MigrationResult {
 };
 DURO_CODEC_FIELDS(MigrationResult, moved, ns, owner, epoch, reason);
 
-struct CellCall {
-  std::string cell;
-  std::string ns;
-  std::string upstream;  // add: the source; hand_over: the target.
-  std::int64_t epoch = 0;
-};
-DURO_CODEC_FIELDS(CellCall, cell, ns, upstream, epoch);
-
-struct DnsPoint {
-  std::string ns;
-  std::string cell;
-  std::int64_t epoch = 0;
-};
-DURO_CODEC_FIELDS(DnsPoint, ns, cell, epoch);
-
 // What a cell said to a control-plane call that it refused.
 struct CellAnswer {
   bool ok = false;
@@ -287,14 +272,14 @@ void CellMigration::register_activities(Harness& harness) {
     return [&harness, answer, method](ActivityContext& ctx, const CellCall& call) {
       const sim::Address cell = harness.address_of(call.cell);
       if (method == "add") {
-        return answer(call_service<CellReplicaStatus>(ctx.env(), cell, "add", CellAdd{call.ns, call.upstream}));
+        return answer(call_service<CellReplicaStatus>(ctx.env(), cell, "add", CellAdd{call.ns, call.other}));
       }
       if (method == "drain") {
         return answer(call_service<CellReplicaStatus>(ctx.env(), cell, "drain", CellDrain{call.ns, kDrainLease}));
       }
       if (method == "hand_over") {
         return answer(call_service<CellReplicaStatus>(ctx.env(), cell, "hand_over",
-                                                      CellHandOver{call.ns, call.upstream, call.epoch}));
+                                                      CellHandOver{call.ns, call.other, call.epoch}));
       }
       return answer(call_service<CellReplicaStatus>(ctx.env(), cell, method, CellNamespace{call.ns}));
     };

@@ -19,6 +19,26 @@
 
 namespace duro::scenarios {
 
+// The argument of a control-plane activity that calls one cell about one
+// namespace: `other` is the cell the call names (add: the upstream;
+// hand_over: the target; demote: the new upstream).
+struct CellCall {
+  std::string cell;
+  std::string ns;
+  std::string other;
+  std::int64_t epoch = 0;
+};
+DURO_CODEC_FIELDS(CellCall, cell, ns, other, epoch);
+
+// The argument of a control-plane activity that points a namespace's DNS
+// record at a cell (point_namespace_dns).
+struct DnsPoint {
+  std::string ns;
+  std::string cell;
+  std::int64_t epoch = 0;
+};
+DURO_CODEC_FIELDS(DnsPoint, ns, cell, epoch);
+
 // The owner every namespace DNS record is written under.
 inline constexpr std::string_view kNamespaceDnsOwner = "control-plane";
 
