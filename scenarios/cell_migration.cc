@@ -95,6 +95,7 @@ constexpr const char* kDaycare = "cell-1";
 // How long a drained source waits for its hand-over before it takes
 // writes again.
 constexpr sim::Duration kDrainLease = 60s;
+constexpr sim::Duration kCellCallTimeout = 10s;
 // The longest a namespace may be without a writer: a drain lease that runs
 // out, plus a hand-over's pull while the source is in an outage (the
 // profiles' outages are at most a minute), plus slack.
@@ -270,18 +271,7 @@ void CellMigration::register_activities(Harness& harness) {
   };
   auto cell_method = [&harness, answer](std::string method) {
     return [&harness, answer, method](ActivityContext& ctx, const CellCall& call) {
-      const sim::Address cell = harness.address_of(call.cell);
-      if (method == "add") {
-        return answer(call_service<CellReplicaStatus>(ctx.env(), cell, "add", CellAdd{call.ns, call.other}));
-      }
-      if (method == "drain") {
-        return answer(call_service<CellReplicaStatus>(ctx.env(), cell, "drain", CellDrain{call.ns, kDrainLease}));
-      }
-      if (method == "hand_over") {
-        return answer(call_service<CellReplicaStatus>(ctx.env(), cell, "hand_over",
-                                                      CellHandOver{call.ns, call.other, call.epoch}));
-      }
-      return answer(call_service<CellReplicaStatus>(ctx.env(), cell, method, CellNamespace{call.ns}));
+      return answer(call_cell(ctx.env(), harness.address_of(call.cell), method, call, kDrainLease, kCellCallTimeout));
     };
   };
   for (const char* method : {"add", "drain", "hand_over", "status", "remove"}) {

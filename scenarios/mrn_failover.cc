@@ -94,6 +94,9 @@ constexpr sim::Duration kPartitionMax = 15min;
 // Shorter than a probe's start-to-close: a probe fails by itself, not by
 // the activity timing out.
 constexpr sim::Duration kCellCallTimeout = 3s;
+// A graceful failover's drain: if the hand-over does not follow, the old
+// active takes writes again after this (or when resumed).
+constexpr sim::Duration kDrainLease = 30s;
 
 // One try, short: a probe that fails is the signal.
 sdk::ActivityOptions probe_options() {
@@ -317,30 +320,15 @@ void MrnFailover::setup(Harness& harness) {
 void MrnFailover::register_activities(Harness& harness) {
   sdk::Registry& registry = harness.registry();
   registry.activity("region_status", [&harness](ActivityContext& ctx, const CellCall& call) {
-    sim::Result<CellReplicaStatus> reply = call_service<CellReplicaStatus>(
-        ctx.env(), harness.address_of(call.cell), "status", CellNamespace{call.ns}, kCellCallTimeout);
+    sim::Result<CellReplicaStatus> reply =
+        call_cell(ctx.env(), harness.address_of(call.cell), "status", call, kDrainLease, kCellCallTimeout);
     if (!reply.ok()) throw sdk::ApplicationError("CellError", sim::to_string(reply.error()));
     return reply.value();
   });
   // A refusal is an answer (false); unavailability throws.
   auto step = [&harness](const char* method) {
     return [&harness, method](ActivityContext& ctx, const CellCall& call) {
-      const sim::Address cell = harness.address_of(call.cell);
-      const std::string_view name = method;
-      sim::Result<CellReplicaStatus> reply =
-          name == "drain"       ? call_service<CellReplicaStatus>(ctx.env(), cell, method, CellDrain{call.ns, 30s},
-                                                                  kCellCallTimeout)
-          : name == "hand_over" ? call_service<CellReplicaStatus>(ctx.env(), cell, method,
-                                                                  CellHandOver{call.ns, call.other, call.epoch},
-                                                                  kCellCallTimeout)
-          : name == "resume"    ? call_service<CellReplicaStatus>(ctx.env(), cell, method, CellNamespace{call.ns},
-                                                                  kCellCallTimeout)
-          : name == "promote"   ? call_service<CellReplicaStatus>(ctx.env(), cell, method,
-                                                                  CellPromote{call.ns, call.epoch}, kCellCallTimeout)
-                                : call_service<CellReplicaStatus>(ctx.env(), cell, method,
-                                                                  CellDemote{call.ns, call.other, call.epoch},
-                                                                  kCellCallTimeout);
-      return reply.ok();
+      return call_cell(ctx.env(), harness.address_of(call.cell), method, call, kDrainLease, kCellCallTimeout).ok();
     };
   };
   for (const char* method : {"drain", "resume", "hand_over", "promote", "demote"}) {
