@@ -7,6 +7,9 @@
 #   make bench      the benchmarks (link-time optimized, a build of their own),
 #                   with ratios against in-run references
 #   make demo       the simulator's own demo: a message storm under faults
+#   make golden     refresh replays/golden: record seeds of every scenario,
+#                   keep a few histories per workflow type (deliberately:
+#                   after `duro replay` showed what a workflow change breaks)
 #
 # BUILD_DIR, BUILD_TYPE, JOBS, SEEDS, FAULTS and PROFILES can be overridden:
 # make sim SEEDS=100 FAULTS=chaos
@@ -27,7 +30,7 @@ PACKAGES := g++ cmake ninja-build pkg-config \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build sim demo test test-asan bench clean
+.PHONY: all deps configure build sim demo test test-asan bench clean golden
 
 all: build
 
@@ -57,6 +60,11 @@ build: configure
 # takes 15-45 s of CPU and they dominate.
 sim: build
 	$(BUILD_DIR)/bin/duro run --all --faults $(FAULTS) --seeds $(SEEDS)
+
+# About five minutes on 2 cores: three seeds of each scenario, each under
+# its own fault profile.
+golden: build
+	$(BUILD_DIR)/bin/duro record-golden --out replays/golden --seeds 3
 
 demo: build
 	$(BUILD_DIR)/bin/duro_sim_demo --seeds 4 --profile $(PROFILES) --check-determinism

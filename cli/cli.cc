@@ -22,8 +22,11 @@
 #include "cli/history_command.h"
 #include "cli/progress.h"
 #include "cli/recorded_histories.h"
+#include "cli/scenario_lookup.h"
+#include "cli/regress_command.h"
 #include "cli/replay_command.h"
 #include "cli/seed_pool.h"
+#include "cli/shrink_command.h"
 #include "cli/suite_report.h"
 #include "cli/trace_divergence.h"
 #include "scenarios/harness.h"
@@ -36,39 +39,6 @@ namespace duro::cli {
 namespace {
 
 constexpr std::uint64_t kSeedsMax = 10'000'000;
-
-std::string known_scenarios(const scenarios::ScenarioRegistry& registry) {
-  std::string names;
-  for (const scenarios::ScenarioDefinition& definition : registry.all()) {
-    names += names.empty() ? "" : ", ";
-    names += definition.name;
-  }
-  return names;
-}
-
-std::string known_profiles() {
-  std::string names;
-  for (const std::string_view name : sim::fault_profile_names()) {
-    names += names.empty() ? "" : ", ";
-    names += name;
-  }
-  return names;
-}
-
-const scenarios::ScenarioDefinition& find_scenario(const scenarios::ScenarioRegistry& registry,
-                                                   const std::string& name) {
-  const scenarios::ScenarioDefinition* definition = registry.find(name);
-  if (definition == nullptr) {
-    throw BadInput{fmt::format("unknown scenario '{}' (known: {})", name, known_scenarios(registry))};
-  }
-  return *definition;
-}
-
-sim::FaultProfile find_profile(const std::string& name) {
-  sim::Result<sim::FaultProfile> profile = sim::fault_profile(name);
-  if (!profile.ok()) throw BadInput{fmt::format("unknown fault profile '{}' (known: {})", name, known_profiles())};
-  return profile.value();
-}
 
 std::vector<const scenarios::ScenarioDefinition*> select(const scenarios::ScenarioRegistry& registry,
                                                          const std::vector<std::string>& names, bool all) {
@@ -146,7 +116,7 @@ std::vector<SeedJob> make_jobs(const std::vector<const scenarios::ScenarioDefini
   }
   std::vector<SeedJob> jobs;
   for (const scenarios::ScenarioDefinition* definition : selected) {
-    for (std::uint64_t seed = first; seed <= last; seed++) jobs.push_back(SeedJob{definition->name, seed, profile_for(*definition, faults)});
+    for (std::uint64_t seed = first; seed <= last; seed++) jobs.push_back(SeedJob{definition->name, seed, profile_for(*definition, faults), std::nullopt});
   }
   return jobs;
 }
@@ -435,6 +405,8 @@ int main(int argc, char** argv, const scenarios::ScenarioRegistry& registry) {
   HistoryCommand history_command(app);
   ReplayCommand replay_command(app);
   GoldenCommand golden_command(app);
+  ShrinkCommand shrink_command(app);
+  RegressCommand regress_command(app);
 
   try {
     app.parse(argc, argv);
@@ -454,6 +426,8 @@ int main(int argc, char** argv, const scenarios::ScenarioRegistry& registry) {
     if (history_command.parsed()) return history_command.run();
     if (replay_command.parsed()) return replay_command.run(registry);
     if (golden_command.parsed()) return golden_command.run(registry);
+    if (shrink_command.parsed()) return shrink_command.run(registry);
+    if (regress_command.parsed()) return regress_command.run(registry);
   } catch (const BadInput& bad) {
     fmt::print(stderr, "duro: {}\n", bad.message);
     return kExitBadInput;

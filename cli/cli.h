@@ -17,6 +17,8 @@
 //   duro history show|export|import   read a history file, convert it to and from JSON
 //   duro replay PATH...            recorded histories against the current code
 //   duro record-golden             refresh replays/golden (make golden)
+//   duro shrink SCENARIO --seed S  the smallest fault plan that still fails
+//   duro regress PATH...           kept failures (replays/failures) must pass
 //
 // Exit codes: 0 everything passed, 1 a seed failed, 2 bad usage or input
 // (an unknown scenario or profile, a malformed range, fault plan or history

@@ -13,6 +13,7 @@
 #include "cli/recorded_histories.h"
 #include "cli/replay_manifest.h"
 #include "cli/seed_pool.h"
+#include "scenarios/workflow_catalog.h"
 #include "sim/nemesis.h"
 
 namespace duro::cli {
@@ -53,7 +54,7 @@ int GoldenCommand::run(const scenarios::ScenarioRegistry& registry) {
       continue;
     }
     for (std::uint64_t seed = 1; seed <= seeds_; seed++) {
-      jobs.push_back(SeedJob{definition.name, seed, definition.shape.default_profile});
+      jobs.push_back(SeedJob{definition.name, seed, definition.shape.default_profile, std::nullopt});
     }
   }
   for (const std::string& name : scenarios_) {
@@ -127,6 +128,15 @@ int GoldenCommand::run(const scenarios::ScenarioRegistry& registry) {
   fs::remove_all(recording, error);
   fmt::print("kept {} golden histories of {} workflow types ({} bytes) in {}; {} seed(s) failed and were not used\n",
              chosen.size(), by_type.size(), bytes, out_, failed);
+  // A type no seed closed a run of has no golden history: say so, so that
+  // someone adds a scenario path that reaches it, or more seeds.
+  scenarios::WorkflowCatalog catalog(registry);
+  for (const auto& [scenario, type] : catalog.workflow_types()) {
+    const bool recorded_from = scenarios_.empty() || std::find(scenarios_.begin(), scenarios_.end(), scenario) != scenarios_.end();
+    if (recorded_from && !by_type.contains(type)) {
+      fmt::print("  no golden history of {} ({}): no run of it closed in these seeds\n", type, scenario);
+    }
+  }
   return kExitPassed;
 }
 

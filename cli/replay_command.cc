@@ -20,7 +20,8 @@ namespace duro::cli {
 namespace {
 
 // Indents every line of a multi-line report under its file's line.
-std::string indented(const std::string& text) {
+std::string indented(std::string_view text) {
+  while (text.ends_with('\n')) text.remove_suffix(1);
   std::string out = "    ";
   for (const char c : text) {
     out.push_back(c);

@@ -142,6 +142,13 @@ const sdk::WorkflowOutcome<sdk::Payload>* Harness::outcome(std::string_view work
   return it == outcomes_.end() ? nullptr : &it->second;
 }
 
+void Harness::set_up_only(Scenario& scenario) {
+  DURO_ASSERT_MSG(scenario_ == nullptr, "a harness sets up once");
+  scenario_ = &scenario;
+  scenario.setup(*this);
+  finished_ = true;
+}
+
 SeedReport Harness::run(Scenario& scenario, const SeedOptions& options) {
   const auto wall_start = std::chrono::steady_clock::now();
   DURO_ASSERT_MSG(scenario_ == nullptr, "a harness runs once");

@@ -135,6 +135,10 @@ class Harness {
   // setup(), the fault plan, the run, the checks.
   SeedReport run(Scenario& scenario, const SeedOptions& options);
 
+  // setup() alone, never run: for the workflow code it registers
+  // (scenarios/workflow_catalog.h). The harness cannot run after it.
+  void set_up_only(Scenario& scenario);
+
  private:
   struct Expectation {
     engine::WorkflowExecution execution;

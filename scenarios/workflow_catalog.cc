@@ -31,7 +31,7 @@ const sdk::Registry& WorkflowCatalog::load(const ScenarioDefinition& definition)
     // Seed 1: setup() may draw the workload's shape from the seed, never
     // which workflows exist.
     loaded->harness = std::make_unique<Harness>(definition, 1);
-    loaded->scenario->setup(*loaded->harness);
+    loaded->harness->set_up_only(*loaded->scenario);
     it = loaded_.emplace(definition.name, std::move(loaded)).first;
   }
   return it->second->harness->registry();

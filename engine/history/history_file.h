@@ -16,9 +16,9 @@
 //
 // Why this shape: the varint codec is the one the store and the network
 // already use, so a file costs no new encoder; zstd then takes it to
-// about 11 bytes an event on the scenarios' histories, against about 90
-// for our JSON (docs/replays.md has the measurements, and why there is no
-// dictionary). The magic and version come before anything else so that a
+// about 16 bytes an event on the scenarios' histories (49 before zstd),
+// against 28 for our JSON under the same zstd and 277 without
+// (docs/replays.md has the measurements, and why there is no dictionary). The magic and version come before anything else so that a
 // file from another program, or a newer duro, is named as such rather
 // than reported as garbage; the CRC covers what zstd's checksum does not
 // (a decoder bug, a file assembled by hand).
