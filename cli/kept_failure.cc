@@ -35,6 +35,8 @@ KeptFailure kept_failure_from_json(const std::string& path, const std::string& t
     json = Json::parse(text);
   } catch (const Json::parse_error& error) {
     throw bad(fmt::format("JSON parse error at byte {}", error.byte));
+  } catch (const Json::exception& error) {  // A number out of range, say.
+    throw bad(fmt::format("JSON parse error: {}", error.what()));
   }
   if (!json.is_object()) throw bad("expected an object");
   auto string_field = [&](const char* key) {

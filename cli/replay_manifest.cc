@@ -95,6 +95,8 @@ Manifest manifest_from_json(const std::string& path, const std::string& text) {
     root = Json::parse(text);
   } catch (const Json::parse_error& error) {
     throw bad(fmt::format("JSON parse error at byte {}", error.byte));
+  } catch (const Json::exception& error) {  // A number out of range, say.
+    throw bad(fmt::format("JSON parse error: {}", error.what()));
   }
   if (!root.is_object() || !root.contains("histories") || !root["histories"].is_array()) {
     throw bad("expected {\"format\": 1, \"histories\": [...]}");

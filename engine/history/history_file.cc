@@ -227,6 +227,10 @@ sim::Result<HistoryFile> history_file_from_json(std::string_view json) {
     root = Json::parse(json.begin(), json.end());
   } catch (const Json::parse_error& error) {
     return sim::Error{sim::ErrorCode::kDecode, fmt::format("JSON parse error at byte {}: {}", error.byte, error.what())};
+  } catch (const Json::exception& error) {
+    // Not only parse_error: a number too large for a double is out_of_range
+    // (found by fuzz/history_file_fuzzer.cc).
+    return sim::Error{sim::ErrorCode::kDecode, fmt::format("JSON parse error: {}", error.what())};
   }
   if (!root.is_object()) return sim::Error{sim::ErrorCode::kInvalidArgument, "expected an object {\"header\": ..., \"events\": [...]}"};
   const auto header_it = root.find("header");

@@ -2,6 +2,7 @@
 // every kind of bad file: empty, JSON, another zstd frame, truncated,
 // corrupted, a newer format, trailing bytes, a header that lies.
 #include "engine/history/history_file.h"
+#include "engine/history/history_json.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -115,6 +116,14 @@ TEST(HistoryFile, JsonErrorsNameTheField) {
   json.replace(json.find(from), from.size(), "\"workflowType\":\"other\"");
   EXPECT_NE(history_file_from_json(json).error().message.find("the header says workflow type \"other\""),
             std::string::npos);
+}
+
+// nlohmann's parser throws out_of_range, not parse_error, for a number no
+// double holds (found by fuzz/history_file_fuzzer.cc): an error, not a throw.
+TEST(HistoryFile, AHugeJsonNumberIsAnErrorNotAnException) {
+  const std::string json = R"({"header": 6666666666666666666e6666666666666666666, "events": []})";
+  EXPECT_EQ(history_file_from_json(json).error().code, sim::ErrorCode::kDecode);
+  EXPECT_EQ(history_from_json(R"({"events": [1e99999]})").error().code, sim::ErrorCode::kDecode);
 }
 
 TEST(HistoryFile, ForeignFilesAreNamedAsSuch) {
