@@ -12,23 +12,13 @@
 #include "cli/cli.h"
 #include "cli/determinism_guard.h"
 #include "tests/scenarios/nondeterministic_corpus.h"
+#include "tests/scenarios/cli_runner.h"
 
 namespace duro::cli {
 namespace fuzz_test {
 
-struct CliResult {
-  int exit_code = 0;
-  std::string out;
-};
-
-CliResult run_cli(const scenarios::ScenarioRegistry& registry, std::vector<std::string> args) {
-  args.insert(args.begin(), "duro");
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  ::testing::internal::CaptureStdout();
-  const int code = main(static_cast<int>(argv.size()), argv.data(), registry);
-  return CliResult{code, ::testing::internal::GetCapturedStdout()};
-}
+using testing::CliResult;
+using testing::run_cli;
 
 TEST(Fuzz, FindsEveryKindOfNondeterminismInTheCorpusWithin100Seeds) {
   scenarios::ScenarioRegistry registry;
