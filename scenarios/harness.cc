@@ -34,7 +34,7 @@ constexpr std::uint16_t kChecksPort = 7599;
 constexpr std::size_t kReplayCutsMax = 50;
 constexpr std::size_t kFindingsPerTypeMax = 3;
 constexpr std::size_t kFindingBytesMax = 4000;
-constexpr std::uint64_t kDisturbingBlocksMax = 32;
+constexpr std::uint64_t kDisturbingBlocksMax = 64;
 
 class NoProcess final : public sim::Process {};
 
@@ -378,10 +378,13 @@ void Harness::fuzz_history(const engine::WorkflowExecution& execution, const std
   }
   const std::size_t step = cuts.size() / kReplayCutsMax + 1;
   for (std::size_t c = 0; c < cuts.size(); c += step) {
+    // Small blocks of many sizes: allocators keep small sizes in classes
+    // (glibc's bins, the sanitizers' size-class regions), so only blocks
+    // of the code's own sizes move where its next objects land.
     std::vector<std::unique_ptr<char[]>> disturbance;
     const std::uint64_t blocks = fuzz_random_.uniform(kDisturbingBlocksMax) + 1;
     for (std::uint64_t b = 0; b < blocks; b++) {
-      disturbance.push_back(std::make_unique<char[]>(fuzz_random_.uniform(4096) + 16));
+      disturbance.push_back(std::make_unique<char[]>(fuzz_random_.uniform(256) + 1));
     }
     sdk::Replayer fresh(registry_);
     const sdk::ReplayResult replay =

@@ -172,8 +172,10 @@ void add_nondeterministic_corpus(scenarios::ScenarioRegistry& registry) {
   // 7. Orders its activities by a hash of an address.
   add(registry, "address_hash", plain([](WorkflowContext& ctx) {
         auto token = std::make_unique<int>(0);
-        const std::size_t hash = std::hash<const void*>{}(token.get());  // <-
-        if ((hash >> 4) % 2 == 0) {
+        // A multiplicative hash, as a hash table would use: every bit of
+        // the address counts.
+        const std::uint64_t hash = std::hash<const void*>{}(token.get()) * 0x9E3779B97F4A7C15ull;  // <-
+        if (hash >> 63 == 0) {
           step(ctx, "a");
           step(ctx, "b");
         } else {
