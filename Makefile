@@ -92,9 +92,10 @@ demo: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-# The test binaries only: the sanitizer build has nothing to say about the
+# The test binaries and `duro` (ctest replays replays/ with it) only: the
+# sanitizer build has nothing to say about the
 # benchmarks and the demo, which the Release build compiles warning-free.
-TEST_TARGETS := duro_sim_tests duro_engine_tests duro_sdk_tests duro_scenario_tests
+TEST_TARGETS := duro_sim_tests duro_engine_tests duro_sdk_tests duro_scenario_tests duro
 
 # -g1: line tables only. Sanitizer reports keep file:line; the build takes
 # a third less time than with full debug info (measured on the history
