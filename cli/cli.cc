@@ -8,15 +8,18 @@
 #include <chrono>
 #include <map>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cli/progress.h"
 #include "cli/seed_pool.h"
 #include "cli/suite_report.h"
+#include "cli/trace_divergence.h"
 #include "scenarios/harness.h"
 #include "sim/chrome_trace_log.h"
 #include "sim/fault_plan.h"
@@ -270,6 +273,71 @@ struct DeterminismArgs {
   int jobs = 0;
 };
 
+// How many differing seeds get their first divergent record looked for:
+// each costs four more runs.
+constexpr std::size_t kDivergencesShownMax = 3;
+
+// Runs `job` in a fresh process with `make_log(file)` as its trace sink,
+// writing to `path`.
+template <typename MakeLog>
+void run_traced(const scenarios::ScenarioRegistry& registry, const SeedJob& job, const std::string& path,
+                MakeLog make_log) {
+  SeedPool(1, [&](const SeedJob& seed_job) {
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "wb"), &std::fclose);
+    if (file == nullptr) throw std::runtime_error("cannot write " + path);
+    auto log = make_log(file.get());
+    scenarios::SeedOptions options;
+    options.seed = seed_job.seed;
+    options.profile = find_profile(seed_job.profile);
+    options.trace = log.get();
+    scenarios::SeedReport report = scenarios::run_seed(find_scenario(registry, seed_job.scenario), options);
+    if constexpr (requires { log->finish(); }) log->finish();
+    return report;
+  }).run({job}, [](const SeedJob&, const scenarios::SeedReport&) {});
+}
+
+// Runs a seed whose trace hash differed two more times, twice, to show the
+// first trace record where its runs part (trace_divergence.h).
+void show_first_divergence(const scenarios::ScenarioRegistry& registry, const SeedJob& job) {
+  const std::string stem = (std::filesystem::temp_directory_path() /
+                            fmt::format("duro-determinism-{}-{}-{}", ::getpid(), job.scenario, job.seed))
+                               .string();
+  const std::string digests[2] = {stem + "-1.digest", stem + "-2.digest"};
+  const std::string texts[2] = {stem + "-1.trace", stem + "-2.trace"};
+  for (const std::string& path : digests) {
+    run_traced(registry, job, path, [](std::FILE* file) { return std::make_unique<BlockDigestLog>(file); });
+  }
+  sim::Result<std::optional<std::uint64_t>> block = first_differing_block(digests[0], digests[1]);
+  if (!block.ok()) {
+    fmt::print("  (could not trace it: {})\n", block.error().message);
+  } else if (!block.value()) {
+    fmt::print("  (two more traced runs agreed: the difference did not show again, or lies in event data the\n"
+               "  trace text leaves out)\n");
+  } else {
+    const std::uint64_t first_record = *block.value() * kTraceBlockRecords;
+    for (const std::string& path : texts) {
+      run_traced(registry, job, path, [first_record](std::FILE* file) {
+        return std::make_unique<WindowTraceLog>(file, sim::kDefaultStartTime, first_record, kTraceBlockRecords);
+      });
+    }
+    sim::Result<TraceDivergence> divergence = first_trace_divergence(texts[0], texts[1]);
+    if (!divergence.ok()) {
+      fmt::print("  (could not trace it: {})\n", divergence.error().message);
+    } else if (!divergence.value().differs) {
+      fmt::print("  (records {}..{} differed in digest but agreed as text in two more runs)\n", first_record + 1,
+                 first_record + kTraceBlockRecords);
+    } else {
+      const TraceDivergence& found = divergence.value();
+      fmt::print("  first divergent trace event: record {}\n", first_record + found.line);
+      if (!found.before.empty()) fmt::print("    both:  {}\n", found.before);
+      fmt::print("    run 1: {}\n    run 2: {}\n", found.first, found.second);
+    }
+  }
+  std::error_code ignored;
+  for (const std::string& path : digests) std::filesystem::remove(path, ignored);
+  for (const std::string& path : texts) std::filesystem::remove(path, ignored);
+}
+
 int check_determinism(const scenarios::ScenarioRegistry& registry, const DeterminismArgs& args,
                       const std::string& program) {
   const std::vector<const scenarios::ScenarioDefinition*> selected = select(registry, args.scenarios, false);
@@ -294,6 +362,7 @@ int check_determinism(const scenarios::ScenarioRegistry& registry, const Determi
                        [](const scenarios::Violation& violation) { return violation.invariant == "crash"; });
   };
   std::uint64_t differing = 0;
+  std::vector<SeedJob> differed;
   SeedPool(workers, run_one).run(jobs, [&](const SeedJob& job, const scenarios::SeedReport& report) {
     first[{job.scenario, job.seed}] = report.trace_hash;
     if (crashed(report)) {
@@ -313,7 +382,12 @@ int check_determinism(const scenarios::ScenarioRegistry& registry, const Determi
     fmt::print("NONDETERMINISTIC {} seed {}: trace hash {:016x} then {:016x}\n  {} repro {} --seed {}{}{} --trace\n",
                job.scenario, job.seed, hash, report.trace_hash, program, job.scenario, job.seed,
                args.faults.empty() ? "" : " --faults ", args.faults);
+    if (differed.size() < kDivergencesShownMax) differed.push_back(job);
   });
+  for (const SeedJob& job : differed) {
+    fmt::print("{} seed {}: looking for the first divergent trace event (four more runs)\n", job.scenario, job.seed);
+    show_first_divergence(registry, job);
+  }
   fmt::print("{} of {} seed(s) gave the same trace hash twice\n", jobs.size() - std::min<std::uint64_t>(differing, jobs.size()),
              jobs.size());
   return differing == 0 ? kExitPassed : kExitFailed;

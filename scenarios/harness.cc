@@ -57,6 +57,8 @@ Harness::Harness(const ScenarioDefinition& definition, std::uint64_t seed)
   worker::WorkerOptions worker_options;
   worker_options.servers = server_addresses_;
   worker_options.cache_size = shape.worker_cache_size;
+  DURO_ASSERT(shape.worker_poll_timeout > shape.server.long_poll_wait);
+  worker_options.poll_timeout = shape.worker_poll_timeout;
   for (int i = 1; i <= shape.workers; i++) {
     workers_.push_back(world_.add_node(
         fmt::format("worker-{}", i), [this, worker_options](sim::Env& env) -> std::unique_ptr<sim::Process> {
@@ -125,6 +127,16 @@ void Harness::script(sim::FaultAction action) {
   scripted_.push_back(std::move(action));
 }
 
+void Harness::script_partition(sim::FaultAction partition, sim::Duration until) {
+  DURO_ASSERT(partition.kind == sim::FaultKind::kPartition && partition.at < until);
+  sim::FaultAction heal;
+  heal.at = until;
+  heal.kind = sim::FaultKind::kHeal;
+  script(partition);
+  script(heal);
+  held_.push_back(HeldPartition{std::move(partition), until});
+}
+
 const sdk::WorkflowOutcome<sdk::Payload>* Harness::outcome(std::string_view workflow_id) const {
   auto it = outcomes_.find(workflow_id);
   return it == outcomes_.end() ? nullptr : &it->second;
@@ -157,8 +169,20 @@ SeedReport Harness::run(Scenario& scenario, const SeedOptions& options) {
     for (const auto& service : services_) topology.services.push_back(service->name());
     topology.chaos = definition_.shape.chaos;
     plan = sim::draw_fault_plan(seed_, profile, topology);
+    // A held partition is cut again right after each drawn heal inside it
+    // (the copy sorts after the heal: same time, later in the list).
+    std::vector<sim::FaultAction> recuts;
+    for (const HeldPartition& held : held_) {
+      for (const sim::FaultAction& action : plan.actions) {
+        if (action.kind != sim::FaultKind::kHeal || action.at < held.partition.at || action.at >= held.until) continue;
+        sim::FaultAction recut = held.partition;
+        recut.at = action.at;
+        recuts.push_back(std::move(recut));
+      }
+    }
     // Scripted faults go after drawn ones at the same time: stable.
     plan.actions.insert(plan.actions.end(), scripted_.begin(), scripted_.end());
+    plan.actions.insert(plan.actions.end(), recuts.begin(), recuts.end());
     std::stable_sort(plan.actions.begin(), plan.actions.end(),
                      [](const sim::FaultAction& a, const sim::FaultAction& b) { return a.at < b.at; });
   }

@@ -112,6 +112,10 @@ class Harness {
   // replays it and a shrink may remove it; a given plan (--fault-plan) is
   // used as it is. `at` counts from the run's start, inside the chaos phase.
   void script(sim::FaultAction action);
+  // A partition that holds from action.at until `until`: the plan cuts it
+  // again after every drawn heal in between, and heals at `until`. (A
+  // region cut off for minutes stays cut off whatever else heals.)
+  void script_partition(sim::FaultAction partition, sim::Duration until);
 
   sim::TimePoint quiet_at() const noexcept { return quiet_at_; }
   sim::TimePoint live_by() const noexcept { return live_by_; }
@@ -155,6 +159,11 @@ class Harness {
   std::map<std::string, sim::Address, std::less<>> service_addresses_;
   std::vector<Expectation> expectations_;
   std::vector<sim::FaultAction> scripted_;
+  struct HeldPartition {
+    sim::FaultAction partition;
+    sim::Duration until{};
+  };
+  std::vector<HeldPartition> held_;
   std::map<std::string, sdk::WorkflowOutcome<sdk::Payload>, std::less<>> outcomes_;
   std::size_t clients_running_ = 0;
   std::uint16_t next_client_port_ = 7600;

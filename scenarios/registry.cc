@@ -30,6 +30,10 @@ void add_builtin_scenarios(ScenarioRegistry& registry) {
   registry.add(namespace_provisioning_scenario());
   registry.add(ring_rollout_scenario());
   registry.add(entity_workflows_scenario());
+  registry.add(fail_static_scenario());
+  registry.add(cell_migration_scenario());
+  registry.add(mrn_failover_scenario());
+  registry.add(retry_storm_scenario());
 }
 
 }  // namespace duro::scenarios

@@ -37,5 +37,9 @@ void add_builtin_scenarios(ScenarioRegistry& registry);
 ScenarioDefinition namespace_provisioning_scenario();
 ScenarioDefinition ring_rollout_scenario();
 ScenarioDefinition entity_workflows_scenario();
+ScenarioDefinition fail_static_scenario();
+ScenarioDefinition cell_migration_scenario();
+ScenarioDefinition mrn_failover_scenario();
+ScenarioDefinition retry_storm_scenario();
 
 }  // namespace duro::scenarios

@@ -432,13 +432,17 @@ ScenarioDefinition ring_rollout_scenario() {
   // (five rings of 24 h bakes, a halt of up to 6 h, deploys).
   definition.shape.chaos = 24h;
   // Days of mostly waiting: renew leases and heartbeat less often (an idle
-  // cluster's events are mostly these).
-  definition.shape.server.renew_interval = 5s;
-  definition.shape.server.lease = 20s;
-  definition.shape.server.controller_interval = 5s;
-  definition.shape.server.ack_interval = 10s;
-  definition.shape.server.membership.interval = 5s;
-  definition.shape.server.membership.ttl = 20s;
+  // cluster's events are mostly these). A crashed server's shards move
+  // after about two minutes instead of seconds, nothing next to hours of
+  // bake.
+  definition.shape.server.renew_interval = 30s;
+  definition.shape.server.lease = 2min;
+  definition.shape.server.controller_interval = 30s;
+  definition.shape.server.ack_interval = 30s;
+  definition.shape.server.membership.interval = 30s;
+  definition.shape.server.membership.ttl = 2min;
+  definition.shape.server.long_poll_wait = 60s;
+  definition.shape.worker_poll_timeout = 70s;
   definition.shape.liveness_bound = std::chrono::days{7};
   definition.make = [] { return std::make_unique<RingRollout>(); };
   return definition;

@@ -52,6 +52,8 @@ struct ScenarioShape {
   // Scenarios that span days of simulated time lengthen the periodic work
   // (lease renewals, heartbeats): an idle cluster's cost is mostly that.
   engine::ServerOptions server = default_server_options();
+  // The workers' poll RPC timeout: above server.long_poll_wait.
+  sim::Duration worker_poll_timeout = std::chrono::seconds{30};
   // Faults happen during [0, chaos); then the quiet phase, in which every
   // acknowledged workflow must close within liveness_bound.
   sim::Duration chaos = std::chrono::minutes{10};

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "sim/assert.h"
+#include "sim/random.h"
 
 namespace duro::engine {
 namespace {
@@ -91,6 +92,10 @@ std::optional<std::string> validate(const RetryPolicy& policy) {
     return fmt::format("retry policy: maximum_interval ({} ns) is below initial_interval ({} ns)",
                        policy.maximum_interval.count(), effective_initial(policy).count());
   }
+  // Written so that NaN fails too.
+  if (!(policy.jitter >= 0.0 && policy.jitter <= 1.0)) {
+    return fmt::format("retry policy: jitter must be in [0, 1], got {}", policy.jitter);
+  }
   return std::nullopt;
 }
 
@@ -140,6 +145,22 @@ RetryDecision next_retry(const RetryPolicy& policy, std::int32_t attempt, const 
     return RetryDecision{RetryState::kTimeout, sim::Duration::zero()};
   }
   return RetryDecision{RetryState::kInProgress, backoff};
+}
+
+sim::Duration jittered_backoff(const RetryPolicy& policy, sim::Duration backoff, std::uint64_t jitter_seed) {
+  DURO_ASSERT_MSG(!validate(policy).has_value(), "jittered_backoff of an invalid retry policy");
+  DURO_ASSERT(backoff > sim::Duration::zero());
+  if (policy.jitter == 0.0) return backoff;
+  // 53 random bits: u in [0, 1), as sim::Random::uniform_double draws it.
+  std::uint64_t state = jitter_seed;
+  const double u = static_cast<double>(sim::splitmix64(state) >> 11) * 0x1.0p-53;
+  // cut < backoff (jitter x u < 1), computed and compared in double before
+  // any conversion; the cast truncates, so the result only rounds up.
+  const double cut = static_cast<double>(backoff.count()) * policy.jitter * u;
+  const std::int64_t cut_ns = std::min(static_cast<std::int64_t>(cut), backoff.count() - 1);
+  const sim::Duration jittered{backoff.count() - cut_ns};
+  DURO_ASSERT(jittered > sim::Duration::zero() && jittered <= backoff);
+  return jittered;
 }
 
 }  // namespace duro::engine

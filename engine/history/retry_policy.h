@@ -5,6 +5,14 @@
 // maximum interval 100 x initial, maximum attempts 0 = unlimited (bounded
 // only by the timeouts), and no non-retryable error types. Attempt 1 is the
 // first try; maximum_attempts = 1 means no retry.
+//
+// One addition to Temporal's policy: `jitter`, default 0 (Temporal's fixed
+// backoff). Without jitter, everything that failed together — every
+// activity that called a service during its outage — retries together, in
+// lockstep, for as long as the outage lasts and again the moment it ends
+// (the retry-storm scenario measures it). With jitter j, each backoff is
+// shortened by a random fraction of itself in [0, j), so retries that
+// started together drift apart by a little more at every attempt.
 #pragma once
 
 #include <chrono>
@@ -25,11 +33,14 @@ struct RetryPolicy {
   sim::Duration maximum_interval{0};  // 0: 100 x initial_interval.
   std::int32_t maximum_attempts = 0;  // 0: unlimited.
   std::vector<std::string> non_retryable_error_types{};  // Exact Failure::type names. ({}: designated initializers may omit it.)
+  // In [0, 1]: each backoff is b x (1 - jitter x u), u uniform in [0, 1)
+  // (jittered_backoff). 0: none, Temporal's behaviour; 1: "full jitter".
+  double jitter = 0;
 
   bool operator==(const RetryPolicy&) const = default;
 };
 DURO_CODEC_FIELDS(RetryPolicy, initial_interval, backoff_coefficient, maximum_interval, maximum_attempts,
-                  non_retryable_error_types);
+                  non_retryable_error_types, jitter);
 
 // Fills in the defaults the way the server does on schedule (Temporal's
 // EnsureDefaults), so what history records is what is applied: a zero
@@ -41,7 +52,8 @@ RetryPolicy normalized(RetryPolicy policy);
 
 // Why `policy` is refused, or nullopt when valid: negative intervals, a
 // coefficient that is neither 0 (unset) nor a finite number >= 1, negative
-// maximum attempts, a maximum interval (when set) below the initial one.
+// maximum attempts, a maximum interval (when set) below the initial one, a
+// jitter outside [0, 1].
 // Gives the same verdict for a policy and its normalized() form, so the
 // server may check either.
 std::optional<std::string> validate(const RetryPolicy& policy);
@@ -86,5 +98,16 @@ struct RetryDecision {
 };
 RetryDecision next_retry(const RetryPolicy& policy, std::int32_t attempt, const Failure& failure,
                          std::optional<sim::Duration> time_left);
+
+// `backoff` (a decision's) with the policy's jitter applied: backoff x (1 -
+// jitter x u), never below 1 ns, where u in [0, 1) is drawn from
+// `jitter_seed` alone. The server seeds it from what names the retry (the
+// run, the activity's scheduled event, the attempt), so the jitter is
+// random across activities yet the mutator stays a pure function (a
+// retried write computes the same backoff) and a seed replays it. Jitter
+// only shortens a backoff: it never changes next_retry's decision (whether
+// a retry fits `time_left` is judged on the full backoff), and the result
+// never exceeds `backoff`. With jitter 0 it is `backoff`, exactly.
+sim::Duration jittered_backoff(const RetryPolicy& policy, sim::Duration backoff, std::uint64_t jitter_seed);
 
 }  // namespace duro::engine

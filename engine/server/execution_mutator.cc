@@ -24,6 +24,16 @@ sim::Duration workflow_task_backoff_for(std::int32_t failures, const ServerLimit
   return std::min(backoff, limits.workflow_task_retry_backoff_max);
 }
 
+// What seeds a retry's jitter (jittered_backoff): the run, what is retried
+// (an activity's scheduled event id; 0 for the run itself) and the attempt.
+// Distinct for every retry, so activities that failed together draw apart;
+// the same however often the mutator computes it, so it stays pure.
+std::uint64_t retry_jitter_seed(const WorkflowExecution& execution, EventId retried, std::int32_t attempt) {
+  std::uint64_t state = sim::hash_label(execution.run_id) ^ static_cast<std::uint64_t>(retried);
+  state = sim::splitmix64(state) ^ static_cast<std::uint64_t>(attempt);
+  return sim::splitmix64(state);
+}
+
 }  // namespace
 
 std::string make_run_id(sim::Random& random) {
@@ -342,7 +352,7 @@ std::optional<sim::Duration> ExecutionMutator::workflow_retry_backoff(const Fail
   if (state_.execution_expiration_time != sim::TimePoint{}) time_left = state_.execution_expiration_time - now_;
   const RetryDecision decision = next_retry(*state_.retry_policy, state_.attempt, failure, time_left);
   if (decision.state != RetryState::kInProgress) return std::nullopt;
-  return decision.backoff;
+  return jittered_backoff(*state_.retry_policy, decision.backoff, retry_jitter_seed(state_.execution, 0, state_.attempt));
 }
 
 // --- Clients -----------------------------------------------------------------------------------
@@ -729,7 +739,10 @@ sim::Result<void> ExecutionMutator::apply_command(const Command& command, EventI
       if (state_.execution_expiration_time != sim::TimePoint{}) time_left = state_.execution_expiration_time - now_;
       const RetryDecision decision = next_retry(*state_.retry_policy, state_.attempt, c->failure, time_left);
       failed.retry_state = decision.state;
-      if (decision.state == RetryState::kInProgress) backoff = decision.backoff;
+      if (decision.state == RetryState::kInProgress) {
+        backoff = jittered_backoff(*state_.retry_policy, decision.backoff,
+                                   retry_jitter_seed(state_.execution, 0, state_.attempt));
+      }
     }
     if (!backoff) {
       close(WorkflowStatus::kFailed, std::move(failed));
@@ -888,14 +901,17 @@ bool ExecutionMutator::retry_activity(ActivityInfo& activity, const Failure& fai
   }
   const RetryDecision decision = next_retry(activity.retry_policy, activity.attempt, failure, time_left);
   if (decision.state != RetryState::kInProgress) return false;
+  const sim::Duration backoff =
+      jittered_backoff(activity.retry_policy, decision.backoff,
+                       retry_jitter_seed(state_.execution, activity.scheduled_event_id, activity.attempt));
   activity.attempt++;
   activity.last_failure = failure;
   activity.started_time = sim::TimePoint{};
   activity.started_identity.clear();
   activity.started_request_id.clear();
-  activity.attempt_scheduled_time = now_ + decision.backoff;
+  activity.attempt_scheduled_time = now_ + backoff;
   activity.retry_backoff = true;
-  add_timer(now_ + decision.backoff, ActivityRetryTimer{activity.scheduled_event_id, activity.attempt});
+  add_timer(now_ + backoff, ActivityRetryTimer{activity.scheduled_event_id, activity.attempt});
   return true;
 }
 

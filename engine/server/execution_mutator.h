@@ -19,6 +19,10 @@
 //   slowly; the history limit then terminates the run.
 // - A redispatch timer re-hands a scheduled task to matching until it
 //   starts, because Duro's matching keeps its queues in memory.
+// - A retry policy may ask for jitter (RetryPolicy::jitter, off by
+//   default): each retry's backoff is shortened by a fraction drawn from a
+//   hash of the run, the activity and the attempt — random across
+//   activities, yet the same every time the mutator computes it.
 #pragma once
 
 #include <optional>

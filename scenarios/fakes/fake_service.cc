@@ -45,6 +45,7 @@ std::unique_ptr<sim::Process> FakeService::boot(sim::Env& env) {
                                                  sim::RpcServerOptions{.concurrent_max = 256});
   register_methods(*server, env);
   server->start();
+  start(env);
   return std::make_unique<FrontProcess>(std::move(server));
 }
 

@@ -111,6 +111,9 @@ class FakeService {
   }
   // Registers the service's methods (serve() for each).
   virtual void register_methods(sim::RpcServer& server, sim::Env& env) = 0;
+  // At every boot, once the front serves: a fake's own background work
+  // (a cell's replication), in fibers of `env`'s node.
+  virtual void start(sim::Env& env) { (void)env; }
   void notify_changed() {
     if (hooks_.changed) hooks_.changed();
   }

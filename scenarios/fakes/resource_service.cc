@@ -15,6 +15,14 @@ ResourceService::ResourceService(std::string name, FailureModel failure, Resourc
   DURO_ASSERT(options_.idempotency_keys_max > 0);
 }
 
+void ResourceService::preload(const std::string& key, std::string value, std::string owner) {
+  DURO_ASSERT(!key.empty() && !owner.empty() && !records_.contains(key));
+  DURO_ASSERT(options_.capacity == 0 || records_.size() < options_.capacity);
+  Record& record = records_[key];
+  record.value = std::move(value);
+  record.owner = std::move(owner);
+}
+
 const Record* ResourceService::find(std::string_view key) const {
   auto it = records_.find(key);
   return it == records_.end() ? nullptr : &it->second;

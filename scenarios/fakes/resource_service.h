@@ -99,6 +99,9 @@ class ResourceService final : public FakeService {
  public:
   ResourceService(std::string name, FailureModel failure, ResourceOptions options = {});
 
+  // A record that existed before the run, visible at once.
+  void preload(const std::string& key, std::string value, std::string owner);
+
   const std::map<std::string, Record, std::less<>>& records() const noexcept { return records_; }
   const Record* find(std::string_view key) const;
   const std::vector<AppliedChange>& log() const noexcept { return log_; }

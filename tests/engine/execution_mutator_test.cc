@@ -19,9 +19,9 @@ using namespace std::chrono_literals;
 // One run and the history its mutations wrote.
 class TestRun {
  public:
-  TestRun() {
+  explicit TestRun(std::string run_id = "run-1") {
     StartArgs args;
-    args.execution = {"wf", "run-1"};
+    args.execution = {"wf", std::move(run_id)};
     args.workflow_type = "type";
     args.task_queue = TaskQueue{"q"};
     args.request_id = "start-1";
@@ -189,6 +189,38 @@ TEST(ExecutionMutator, ActivityFailuresRetryWithBackoffUntilTheAttemptsRunOut) {
   EXPECT_EQ(types[types.size() - 2], EventType::kActivityTaskFailed);
   EXPECT_EQ(types.back(), EventType::kWorkflowTaskScheduled);
   run.expect_valid();
+}
+
+// Jitter draws from the run, the activity and the attempt: runs whose
+// activities failed at the same moment retry at different times, and a
+// mutation computed twice (a retried write) gives the same time.
+TEST(ExecutionMutator, JitteredRetriesDrawApartAcrossRunsAndRepeatWithinOne) {
+  RetryPolicy retry;
+  retry.initial_interval = 100s;
+  retry.jitter = 0.5;
+  const Failure boom{"Boom", "it broke", {}, false, TimeoutType::kNone, "activity"};
+  const auto first_backoff = [&](const std::string& run_id) {
+    TestRun run(run_id);
+    run.start_workflow_task();
+    EXPECT_TRUE(run.complete({activity("a", retry)}).ok());
+    const EventId scheduled = run.state().activities.begin()->first;
+    const TaskToken token = run.start_activity(scheduled);
+    EXPECT_TRUE(run.apply([&](ExecutionMutator& m) { return m.fail_activity(token, boom, {}, "w"); }).ok());
+    const TimerTaskInfo* timer = run.last_timer<ActivityRetryTimer>();
+    EXPECT_NE(timer, nullptr);
+    run.expect_valid();
+    return timer == nullptr ? sim::Duration::zero() : timer->fire_time - run.now();
+  };
+  std::vector<sim::Duration> backoffs;
+  for (int i = 0; i < 8; i++) {
+    const sim::Duration backoff = first_backoff("run-" + std::to_string(i));
+    EXPECT_GE(backoff, 50s);
+    EXPECT_LE(backoff, 100s);
+    EXPECT_EQ(first_backoff("run-" + std::to_string(i)), backoff) << "pure: the same state, the same backoff";
+    backoffs.push_back(backoff);
+  }
+  std::sort(backoffs.begin(), backoffs.end());
+  EXPECT_EQ(std::unique(backoffs.begin(), backoffs.end()), backoffs.end()) << "eight runs, eight retry times";
 }
 
 TEST(ExecutionMutator, ANonRetryableFailureTypeClosesTheActivityAtOnce) {

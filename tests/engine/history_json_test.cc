@@ -50,7 +50,7 @@ TEST(HistoryJson, LooksLikeTemporalsExport) {
       R"("workflowExecutionStartedEventAttributes":{"workflowType":"provision","taskQueue":{"name":"main","kind":"Normal"},)"
       R"("input":{"data":"AP9oaQ=="},"workflowExecutionTimeout":"0s","workflowRunTimeout":"3600s",)"
       R"("workflowTaskTimeout":"10s","retryPolicy":{"initialInterval":"1.5s","backoffCoefficient":2.0,)"
-      R"("maximumInterval":"0s","maximumAttempts":3,"nonRetryableErrorTypes":[]},"attempt":1,)";
+      R"("maximumInterval":"0s","maximumAttempts":3,"nonRetryableErrorTypes":[],"jitter":0.0},"attempt":1,)";
   EXPECT_EQ(json.substr(0, first_event.size()), first_event);
   EXPECT_NE(json.find(R"("parent":null)"), std::string::npos);
   EXPECT_NE(json.find(R"("workflowExecutionExpirationTime":"1970-01-01T00:00:00.000000000Z")"), std::string::npos);

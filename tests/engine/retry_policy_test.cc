@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace duro::engine {
 namespace {
@@ -27,6 +29,7 @@ struct Policy {
   Policy& maximum(sim::Duration value) { policy.maximum_interval = value; return *this; }
   Policy& attempts(std::int32_t value) { policy.maximum_attempts = value; return *this; }
   Policy& non_retryable(std::vector<std::string> value) { policy.non_retryable_error_types = std::move(value); return *this; }
+  Policy& jitter(double value) { policy.jitter = value; return *this; }
   operator RetryPolicy() const { return policy; }  // NOLINT: implicit by design.
 };
 
@@ -89,6 +92,10 @@ TEST(RetryPolicy, ValidateRefusesWhatTemporalRefuses) {
   refused(RetryPolicy(Policy().attempts(-1)), "maximum_attempts is negative");
   refused(RetryPolicy(Policy().initial(10s).maximum(5s)), "below initial_interval");
   refused(RetryPolicy(Policy().initial(0s).maximum(500ms)), "below initial_interval");
+  EXPECT_EQ(validate(RetryPolicy(Policy().jitter(1.0))), std::nullopt) << "1: full jitter";
+  refused(RetryPolicy(Policy().jitter(-0.1)), "jitter");
+  refused(RetryPolicy(Policy().jitter(1.5)), "jitter");
+  refused(RetryPolicy(Policy().jitter(std::numeric_limits<double>::quiet_NaN())), "jitter");
 }
 
 // Backoff ---------------------------------------------------------------------
@@ -268,6 +275,57 @@ RC_GTEST_PROP(NextRetry, InProgressMeansTheBackoffFitsAndAttemptsRemain, ()) {
     RC_ASSERT(decision.backoff == sim::Duration::zero());
     RC_ASSERT(decision.state == RetryState::kMaximumAttemptsReached || decision.state == RetryState::kTimeout);
   }
+}
+
+// Jitter ----------------------------------------------------------------------
+
+TEST(JitteredBackoff, WithoutJitterIsTheBackoffExactly) {
+  const RetryPolicy policy = Policy().initial(1s).maximum(100s);
+  for (std::uint64_t seed = 0; seed < 100; seed++) {
+    EXPECT_EQ(jittered_backoff(policy, 100s, seed), 100s);
+    EXPECT_EQ(jittered_backoff(policy, 1ns, seed), 1ns);
+  }
+}
+
+// What jitter is for: backoffs that were equal (retries that failed
+// together) come apart, spread over [b(1 - jitter), b], evenly.
+TEST(JitteredBackoff, SpreadsEqualBackoffsEvenlyBelowTheBackoff) {
+  const RetryPolicy policy = Policy().initial(1s).maximum(100s).jitter(0.5);
+  constexpr int kSeeds = 10'000;
+  constexpr int kBuckets = 10;
+  std::vector<int> buckets(kBuckets, 0);
+  sim::Duration low = sim::Duration::max();
+  sim::Duration high = sim::Duration::zero();
+  for (std::uint64_t seed = 0; seed < kSeeds; seed++) {
+    const sim::Duration backoff = jittered_backoff(policy, 100s, seed);
+    ASSERT_GE(backoff, 50s);
+    ASSERT_LE(backoff, 100s);
+    EXPECT_EQ(jittered_backoff(policy, 100s, seed), backoff) << "a function of the seed alone";
+    low = std::min(low, backoff);
+    high = std::max(high, backoff);
+    buckets[static_cast<std::size_t>(std::min<std::int64_t>((backoff - 50s) * kBuckets / 50s, kBuckets - 1))]++;
+  }
+  EXPECT_LT(low, 50s + 100ms);
+  EXPECT_GT(high, 100s - 100ms);
+  // 1,000 expected per bucket; 5 sigma is about 150.
+  for (int count : buckets) EXPECT_NEAR(count, kSeeds / kBuckets, 150);
+}
+
+RC_GTEST_PROP(JitteredBackoff, NeverLongerNorZeroNorShorterThanTheJitterAllows, ()) {
+  RetryPolicy policy = *gen_valid_policy();
+  policy.jitter = *rc::gen::oneOf(rc::gen::element(0.0, 0.5, 1.0),
+                                  rc::gen::map(rc::gen::inRange(0, 1 << 20), [](int n) { return n / double{1 << 20}; }));
+  RC_PRE(!validate(policy).has_value());
+  const sim::Duration backoff{*rc::gen::inRange<std::int64_t>(1, std::numeric_limits<std::int64_t>::max())};
+  const std::uint64_t seed = *rc::gen::arbitrary<std::uint64_t>();
+  const sim::Duration jittered = jittered_backoff(policy, backoff, seed);
+  RC_ASSERT(jittered > sim::Duration::zero());
+  RC_ASSERT(jittered <= backoff);
+  // At most jitter x backoff is taken off (the double's rounding is far
+  // below a part in 2^50 of it).
+  const double taken = static_cast<double>((backoff - jittered).count());
+  RC_ASSERT(taken <= policy.jitter * static_cast<double>(backoff.count()) * (1 + 0x1.0p-50) + 1);
+  RC_ASSERT(jittered_backoff(policy, backoff, seed) == jittered);
 }
 
 }  // namespace

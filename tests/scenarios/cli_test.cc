@@ -6,14 +6,20 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/seed_pool.h"
+#include "engine/sdk/client.h"
+#include "scenarios/harness.h"
 #include "cli/suite_report.h"
 #include "sim/assert.h"
 
@@ -57,6 +63,42 @@ TEST(Cli, AMalformedFaultPlanFileIsBadInput) {
 }
 
 TEST(Cli, ListSucceeds) { EXPECT_EQ(run_cli({"list"}), 0); }
+
+// A scenario whose runs differ from one process to the next: its workload
+// sleeps for as many microseconds as its process id.
+class ProcessDependent final : public scenarios::Scenario {
+ public:
+  void setup(scenarios::Harness& harness) override {
+    harness.client("drifter", [](sdk::Client&, sim::Env& env) {
+      env.sleep_for(std::chrono::microseconds(::getpid()));
+      env.sleep_for(std::chrono::seconds(1));
+    });
+  }
+  void check_end(scenarios::Harness&, scenarios::Checker&) override {}
+};
+
+TEST(Cli, CheckDeterminismShowsTheFirstDivergentTraceEvent) {
+  scenarios::ScenarioRegistry registry;
+  scenarios::ScenarioDefinition definition;
+  definition.name = "process-dependent";
+  definition.summary = "differs between processes";
+  definition.invariants = {"none: a test of the determinism check"};
+  definition.shape.chaos = std::chrono::minutes{1};
+  definition.shape.default_profile = "none";
+  definition.make = [] { return std::make_unique<ProcessDependent>(); };
+  registry.add(definition);
+  std::vector<std::string> args = {"duro", "check-determinism", "process-dependent", "--seeds", "1", "--jobs", "1"};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  ::testing::internal::CaptureStdout();
+  const int code = main(static_cast<int>(argv.size()), argv.data(), registry);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("NONDETERMINISTIC process-dependent seed 1"), std::string::npos) << out;
+  EXPECT_NE(out.find("first divergent trace event: record"), std::string::npos) << out;
+  EXPECT_NE(out.find("run 1: "), std::string::npos) << out;
+  EXPECT_NE(out.find("run 2: "), std::string::npos) << out;
+}
 
 scenarios::SeedReport report_for(const SeedJob& job, bool passed) {
   scenarios::SeedReport report;

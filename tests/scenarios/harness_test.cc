@@ -30,7 +30,14 @@ class Shout final : public Scenario {
   explicit Shout(Flaw flaw, std::vector<sim::FaultAction> scripted = {}) : flaw_(flaw), scripted_(std::move(scripted)) {}
 
   void setup(Harness& harness) override {
-    for (const sim::FaultAction& action : scripted_) harness.script(action);
+    for (const sim::FaultAction& action : scripted_) {
+      // A partition in the list is held until one minute later.
+      if (action.kind == sim::FaultKind::kPartition) {
+        harness.script_partition(action, action.at + 1min);
+      } else {
+        harness.script(action);
+      }
+    }
     harness.registry().activity("shout", [](sdk::ActivityContext&, const std::string& text) {
       std::string loud = text;
       std::transform(loud.begin(), loud.end(), loud.begin(), [](unsigned char c) { return std::toupper(c); });
@@ -154,6 +161,36 @@ TEST(Harness, ScriptedFaultsJoinTheDrawnPlanAndAGivenPlanIsKeptAsItIs) {
   const SeedReport again = run_seed(definition, replay);
   EXPECT_EQ(again.faults_applied, 2u);
   EXPECT_EQ(again.trace_hash, report.trace_hash);
+}
+
+TEST(Harness, AHeldPartitionIsCutAgainAfterEveryDrawnHealInsideIt) {
+  sim::FaultAction cut;
+  cut.at = 20s;
+  cut.kind = sim::FaultKind::kPartition;
+  cut.nodes = {"worker-1"};
+  const ScenarioDefinition definition = shout(Flaw::kNone, {cut});
+  int heals_inside = 0;
+  for (std::uint64_t seed = 1; seed <= 5; seed++) {
+    const SeedReport report = run_seed(definition, options(seed, "partitions"));
+    EXPECT_TRUE(report.passed) << violations(report);
+    const sim::FaultPlan plan = sim::FaultPlan::parse(report.fault_plan).value();
+    bool cut_now = false;
+    for (std::size_t i = 0; i < plan.actions.size(); i++) {
+      const sim::FaultAction& action = plan.actions[i];
+      const bool inside = action.at >= 20s && action.at < 80s;
+      if (action.kind == sim::FaultKind::kPartition && action.nodes == cut.nodes) cut_now = true;
+      if (action.kind != sim::FaultKind::kHeal || !inside) continue;
+      heals_inside++;
+      // Right after the heal, at the same time: the partition again.
+      ASSERT_LT(i + 1, plan.actions.size()) << report.fault_plan;
+      EXPECT_EQ(plan.actions[i + 1].at, action.at) << report.fault_plan;
+      EXPECT_EQ(plan.actions[i + 1].nodes, cut.nodes) << report.fault_plan;
+    }
+    EXPECT_TRUE(cut_now) << report.fault_plan;
+    // And it ends with a heal of its own at 80 s.
+    EXPECT_NE(report.fault_plan.find("at 1m20s heal"), std::string::npos) << report.fault_plan;
+  }
+  EXPECT_GT(heals_inside, 0) << "no seed drew a heal inside the held window: the test checked nothing";
 }
 
 TEST(Harness, APlanThatNamesAMissingNodeIsRefusedNotRun) {
