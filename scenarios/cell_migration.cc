@@ -74,21 +74,6 @@ struct MigrationResult {
 };
 DURO_CODEC_FIELDS(MigrationResult, moved, ns, owner, epoch, reason);
 
-struct CellCall {
-  std::string cell;
-  std::string ns;
-  std::string upstream;  // add: the source; hand_over: the target.
-  std::int64_t epoch = 0;
-};
-DURO_CODEC_FIELDS(CellCall, cell, ns, upstream, epoch);
-
-struct DnsPoint {
-  std::string ns;
-  std::string cell;
-  std::int64_t epoch = 0;
-};
-DURO_CODEC_FIELDS(DnsPoint, ns, cell, epoch);
-
 // What a cell said to a control-plane call that it refused.
 struct CellAnswer {
   bool ok = false;
@@ -110,6 +95,7 @@ constexpr const char* kDaycare = "cell-1";
 // How long a drained source waits for its hand-over before it takes
 // writes again.
 constexpr sim::Duration kDrainLease = 60s;
+constexpr sim::Duration kCellCallTimeout = 10s;
 // The longest a namespace may be without a writer: a drain lease that runs
 // out, plus a hand-over's pull while the source is in an outage (the
 // profiles' outages are at most a minute), plus slack.
@@ -285,18 +271,7 @@ void CellMigration::register_activities(Harness& harness) {
   };
   auto cell_method = [&harness, answer](std::string method) {
     return [&harness, answer, method](ActivityContext& ctx, const CellCall& call) {
-      const sim::Address cell = harness.address_of(call.cell);
-      if (method == "add") {
-        return answer(call_service<CellReplicaStatus>(ctx.env(), cell, "add", CellAdd{call.ns, call.upstream}));
-      }
-      if (method == "drain") {
-        return answer(call_service<CellReplicaStatus>(ctx.env(), cell, "drain", CellDrain{call.ns, kDrainLease}));
-      }
-      if (method == "hand_over") {
-        return answer(call_service<CellReplicaStatus>(ctx.env(), cell, "hand_over",
-                                                      CellHandOver{call.ns, call.upstream, call.epoch}));
-      }
-      return answer(call_service<CellReplicaStatus>(ctx.env(), cell, method, CellNamespace{call.ns}));
+      return answer(call_cell(ctx.env(), harness.address_of(call.cell), method, call, kDrainLease, kCellCallTimeout));
     };
   };
   for (const char* method : {"add", "drain", "hand_over", "status", "remove"}) {

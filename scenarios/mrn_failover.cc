@@ -67,21 +67,6 @@ struct FailoverState {
 DURO_CODEC_FIELDS(FailoverState, ns, home, primary, secondary, epoch, demote, failover_times_ns, failovers, forced,
                   runs, stopping);
 
-struct RegionCall {
-  std::string cell;
-  std::string ns;
-  std::string other;  // hand_over: the target; demote: the upstream.
-  std::int64_t epoch = 0;
-};
-DURO_CODEC_FIELDS(RegionCall, cell, ns, other, epoch);
-
-struct RegionDns {
-  std::string ns;
-  std::string cell;
-  std::int64_t epoch = 0;
-};
-DURO_CODEC_FIELDS(RegionDns, ns, cell, epoch);
-
 namespace {
 
 using namespace std::chrono_literals;
@@ -109,6 +94,9 @@ constexpr sim::Duration kPartitionMax = 15min;
 // Shorter than a probe's start-to-close: a probe fails by itself, not by
 // the activity timing out.
 constexpr sim::Duration kCellCallTimeout = 3s;
+// A graceful failover's drain: if the hand-over does not follow, the old
+// active takes writes again after this (or when resumed).
+constexpr sim::Duration kDrainLease = 30s;
 
 // One try, short: a probe that fails is the signal.
 sdk::ActivityOptions probe_options() {
@@ -130,14 +118,14 @@ sdk::ActivityOptions must_options() {
 // The replica's status, or nothing if the cell cannot be reached now.
 std::optional<CellReplicaStatus> probe(WorkflowContext& ctx, const std::string& cell, const std::string& ns) {
   try {
-    return ctx.activity<CellReplicaStatus>("region_status", RegionCall{cell, ns, "", 0}, probe_options());
+    return ctx.activity<CellReplicaStatus>("region_status", CellCall{cell, ns, "", 0}, probe_options());
   } catch (const sdk::ActivityError&) {
     return std::nullopt;
   }
 }
 
 // A one-try step; false if it failed or the cell refused.
-bool try_step(WorkflowContext& ctx, const char* activity, RegionCall call) {
+bool try_step(WorkflowContext& ctx, const char* activity, CellCall call) {
   try {
     return ctx.activity<bool>(activity, call, probe_options());
   } catch (const sdk::ActivityError&) {
@@ -160,12 +148,12 @@ bool fail_over(WorkflowContext& ctx, FailoverState& state, bool force_ok) {
   const std::int64_t epoch = state.epoch + 1;
   const sim::TimePoint give_up = ctx.now() + kGracefulBound;
   bool handed = false;
-  if (try_step(ctx, "region_drain", RegionCall{state.primary, state.ns, "", 0})) {
+  if (try_step(ctx, "region_drain", CellCall{state.primary, state.ns, "", 0})) {
     while (!handed && ctx.now() < give_up) {
       const auto from = probe(ctx, state.primary, state.ns);
       const auto to = probe(ctx, state.secondary, state.ns);
       if (from && to && from->role == ReplicaRole::kDraining && to->version == from->version) {
-        handed = try_step(ctx, "region_hand_over", RegionCall{state.primary, state.ns, state.secondary, epoch});
+        handed = try_step(ctx, "region_hand_over", CellCall{state.primary, state.ns, state.secondary, epoch});
       }
       if (!handed) ctx.sleep(1s);
     }
@@ -182,7 +170,7 @@ bool fail_over(WorkflowContext& ctx, FailoverState& state, bool force_ok) {
   if (!handed && !force_ok) {
     // Give the drain up: the primary takes writes again now rather than
     // when its lease ends (if this fails, the lease ends it).
-    try_step(ctx, "region_resume", RegionCall{state.primary, state.ns, "", 0});
+    try_step(ctx, "region_resume", CellCall{state.primary, state.ns, "", 0});
     return false;
   }
   bool forced = false;
@@ -190,12 +178,12 @@ bool fail_over(WorkflowContext& ctx, FailoverState& state, bool force_ok) {
     // Forced: the old active may still take writes until it is demoted.
     // A refusal means the replica is at this epoch or newer already, which
     // only this controller makes: nothing to do but report it.
-    if (!ctx.activity<bool>("region_promote", RegionCall{state.secondary, state.ns, "", epoch}, must_options())) {
+    if (!ctx.activity<bool>("region_promote", CellCall{state.secondary, state.ns, "", epoch}, must_options())) {
       throw sdk::ApplicationError("EpochConflict", fmt::format("{} refused epoch {}", state.secondary, epoch));
     }
     forced = true;
   }
-  ctx.activity<bool>("region_dns", RegionDns{state.ns, state.secondary, epoch}, must_options());
+  ctx.activity<bool>("region_dns", DnsPoint{state.ns, state.secondary, epoch}, must_options());
   std::swap(state.primary, state.secondary);
   state.epoch = epoch;
   // An old active still to demote that is now the primary needs no demotion.
@@ -229,7 +217,7 @@ FailoverState controller(WorkflowContext& ctx, FailoverState state) {
     if (!state.demote.empty()) {
       // The old active re-syncs from the new one; until then it may take
       // writes nobody will keep.
-      if (try_step(ctx, "region_demote", RegionCall{state.demote, state.ns, state.primary, state.epoch})) {
+      if (try_step(ctx, "region_demote", CellCall{state.demote, state.ns, state.primary, state.epoch})) {
         state.demote.clear();
       }
     } else if (state.primary != state.home && !state.stopping) {
@@ -331,37 +319,22 @@ void MrnFailover::setup(Harness& harness) {
 
 void MrnFailover::register_activities(Harness& harness) {
   sdk::Registry& registry = harness.registry();
-  registry.activity("region_status", [&harness](ActivityContext& ctx, const RegionCall& call) {
-    sim::Result<CellReplicaStatus> reply = call_service<CellReplicaStatus>(
-        ctx.env(), harness.address_of(call.cell), "status", CellNamespace{call.ns}, kCellCallTimeout);
+  registry.activity("region_status", [&harness](ActivityContext& ctx, const CellCall& call) {
+    sim::Result<CellReplicaStatus> reply =
+        call_cell(ctx.env(), harness.address_of(call.cell), "status", call, kDrainLease, kCellCallTimeout);
     if (!reply.ok()) throw sdk::ApplicationError("CellError", sim::to_string(reply.error()));
     return reply.value();
   });
   // A refusal is an answer (false); unavailability throws.
   auto step = [&harness](const char* method) {
-    return [&harness, method](ActivityContext& ctx, const RegionCall& call) {
-      const sim::Address cell = harness.address_of(call.cell);
-      const std::string_view name = method;
-      sim::Result<CellReplicaStatus> reply =
-          name == "drain"       ? call_service<CellReplicaStatus>(ctx.env(), cell, method, CellDrain{call.ns, 30s},
-                                                                  kCellCallTimeout)
-          : name == "hand_over" ? call_service<CellReplicaStatus>(ctx.env(), cell, method,
-                                                                  CellHandOver{call.ns, call.other, call.epoch},
-                                                                  kCellCallTimeout)
-          : name == "resume"    ? call_service<CellReplicaStatus>(ctx.env(), cell, method, CellNamespace{call.ns},
-                                                                  kCellCallTimeout)
-          : name == "promote"   ? call_service<CellReplicaStatus>(ctx.env(), cell, method,
-                                                                  CellPromote{call.ns, call.epoch}, kCellCallTimeout)
-                                : call_service<CellReplicaStatus>(ctx.env(), cell, method,
-                                                                  CellDemote{call.ns, call.other, call.epoch},
-                                                                  kCellCallTimeout);
-      return reply.ok();
+    return [&harness, method](ActivityContext& ctx, const CellCall& call) {
+      return call_cell(ctx.env(), harness.address_of(call.cell), method, call, kDrainLease, kCellCallTimeout).ok();
     };
   };
   for (const char* method : {"drain", "resume", "hand_over", "promote", "demote"}) {
     registry.activity(std::string("region_") + method, step(method));
   }
-  registry.activity("region_dns", [&harness](ActivityContext& ctx, const RegionDns& point) {
+  registry.activity("region_dns", [&harness](ActivityContext& ctx, const DnsPoint& point) {
     return point_namespace_dns(ctx.env(), harness.address_of("dns"), point.ns, point.cell, point.epoch,
                                ctx.idempotency_key());
   });

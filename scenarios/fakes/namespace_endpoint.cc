@@ -52,6 +52,20 @@ bool NamespaceEndpoint::write(sim::Env& env, const CellWrite& request, sim::Time
   return false;
 }
 
+sim::Result<CellReplicaStatus> call_cell(sim::Env& env, sim::Address cell, std::string_view method,
+                                         const CellCall& call, sim::Duration drain_lease, sim::Duration timeout) {
+  auto send = [&](const auto& request) {
+    return call_service<CellReplicaStatus>(env, cell, method, request, timeout);
+  };
+  if (method == "add") return send(CellAdd{call.ns, call.other});
+  if (method == "drain") return send(CellDrain{call.ns, drain_lease});
+  if (method == "hand_over") return send(CellHandOver{call.ns, call.other, call.epoch});
+  if (method == "promote") return send(CellPromote{call.ns, call.epoch});
+  if (method == "demote") return send(CellDemote{call.ns, call.other, call.epoch});
+  DURO_ASSERT_MSG(method == "status" || method == "resume" || method == "remove", "no such cell method");
+  return send(CellNamespace{call.ns});
+}
+
 bool point_namespace_dns(sim::Env& env, sim::Address dns, const std::string& ns, const std::string& cell,
                          std::int64_t epoch, const std::string& idempotency_key) {
   DURO_ASSERT(epoch > 0);

@@ -19,6 +19,34 @@
 
 namespace duro::scenarios {
 
+// The argument of a control-plane activity that calls one cell about one
+// namespace: `other` is the cell the call names (add: the upstream;
+// hand_over: the target; demote: the new upstream).
+struct CellCall {
+  std::string cell;
+  std::string ns;
+  std::string other;
+  std::int64_t epoch = 0;
+};
+DURO_CODEC_FIELDS(CellCall, cell, ns, other, epoch);
+
+// Calls `method` ("add", "status", "drain", "resume", "hand_over",
+// "promote", "demote", "remove") of `cell` with the request that method
+// takes, built from `call` (a drain asks for `drain_lease`). Throws
+// ServiceUnavailable for failures a retry may cure; a refusal comes back
+// as the error. For activities.
+sim::Result<CellReplicaStatus> call_cell(sim::Env& env, sim::Address cell, std::string_view method,
+                                         const CellCall& call, sim::Duration drain_lease, sim::Duration timeout);
+
+// The argument of a control-plane activity that points a namespace's DNS
+// record at a cell (point_namespace_dns).
+struct DnsPoint {
+  std::string ns;
+  std::string cell;
+  std::int64_t epoch = 0;
+};
+DURO_CODEC_FIELDS(DnsPoint, ns, cell, epoch);
+
 // The owner every namespace DNS record is written under.
 inline constexpr std::string_view kNamespaceDnsOwner = "control-plane";
 
