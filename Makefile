@@ -7,6 +7,11 @@
 #   make bench      the benchmarks (link-time optimized, a build of their own),
 #                   with ratios against in-run references
 #   make demo       the simulator's own demo: a message storm under faults
+#   make fuzz       the libFuzzer target of the history file decoder, for
+#                   FUZZ_SECONDS (default 60), in a clang build of its own
+#   make golden     refresh replays/golden: record seeds of every scenario,
+#                   keep a few histories per workflow type (deliberately:
+#                   after `duro replay` showed what a workflow change breaks)
 #
 # BUILD_DIR, BUILD_TYPE, JOBS, SEEDS, FAULTS and PROFILES can be overridden:
 # make sim SEEDS=100 FAULTS=chaos
@@ -17,6 +22,8 @@ BUILD_TYPE ?= Release
 WERROR ?= ON
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BENCH_BUILD_DIR ?= build-bench
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
 SEEDS ?= 10
 FAULTS ?= swarm
 PROFILES ?= none,mild,partitions,crashes,disk,chaos,swarm
@@ -27,15 +34,18 @@ PACKAGES := g++ cmake ninja-build pkg-config \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build sim demo test test-asan bench clean
+.PHONY: all deps configure build sim demo test test-asan bench clean golden fuzz
 
 all: build
+
+# libFuzzer comes with clang; only `make fuzz` needs it.
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 
 # Installs only the packages dpkg does not already report as installed, so a
 # second run costs one dpkg query.
 deps:
 	@missing=""; \
-	for p in $(PACKAGES); do \
+	for p in $(PACKAGES) $(EXTRA_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -57,6 +67,24 @@ build: configure
 # takes 15-45 s of CPU and they dominate.
 sim: build
 	$(BUILD_DIR)/bin/duro run --all --faults $(FAULTS) --seeds $(SEEDS)
+
+# About five minutes on 2 cores: three seeds of each scenario, each under
+# its own fault profile.
+golden: build
+	$(BUILD_DIR)/bin/duro record-golden --out replays/golden --seeds 3
+
+# The decoder of history files under libFuzzer (with ASan + UBSan), seeded
+# with the golden histories; new inputs it finds go to $(FUZZ_BUILD_DIR)/corpus.
+# A crash fails the target and leaves its input in $(FUZZ_BUILD_DIR)/crash-*
+# (the log shows it in base64 too).
+fuzz:
+	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(FUZZ_PACKAGES)"
+	@[ -f $(FUZZ_BUILD_DIR)/build.ninja ] || CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDURO_FUZZ=ON -DDURO_WERROR=$(WERROR)
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS)
+	mkdir -p $(FUZZ_BUILD_DIR)/corpus
+	$(FUZZ_BUILD_DIR)/bin/history_file_fuzzer -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
+	  -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD_DIR)/ $(FUZZ_BUILD_DIR)/corpus replays/golden
 
 demo: build
 	$(BUILD_DIR)/bin/duro_sim_demo --seeds 4 --profile $(PROFILES) --check-determinism

@@ -16,8 +16,17 @@
 #include <string>
 #include <vector>
 
+#include "cli/bad_input.h"
+#include "cli/files.h"
+#include "cli/golden_command.h"
+#include "cli/history_command.h"
 #include "cli/progress.h"
+#include "cli/recorded_histories.h"
+#include "cli/scenario_lookup.h"
+#include "cli/regress_command.h"
+#include "cli/replay_command.h"
 #include "cli/seed_pool.h"
+#include "cli/shrink_command.h"
 #include "cli/suite_report.h"
 #include "cli/trace_divergence.h"
 #include "scenarios/harness.h"
@@ -29,49 +38,7 @@
 namespace duro::cli {
 namespace {
 
-constexpr int kExitPassed = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitBadInput = 2;
 constexpr std::uint64_t kSeedsMax = 10'000'000;
-
-// Bad usage or input: the message says what and exit code 2 says it was
-// not a failed seed.
-struct BadInput {
-  std::string message;
-};
-
-std::string known_scenarios(const scenarios::ScenarioRegistry& registry) {
-  std::string names;
-  for (const scenarios::ScenarioDefinition& definition : registry.all()) {
-    names += names.empty() ? "" : ", ";
-    names += definition.name;
-  }
-  return names;
-}
-
-std::string known_profiles() {
-  std::string names;
-  for (const std::string_view name : sim::fault_profile_names()) {
-    names += names.empty() ? "" : ", ";
-    names += name;
-  }
-  return names;
-}
-
-const scenarios::ScenarioDefinition& find_scenario(const scenarios::ScenarioRegistry& registry,
-                                                   const std::string& name) {
-  const scenarios::ScenarioDefinition* definition = registry.find(name);
-  if (definition == nullptr) {
-    throw BadInput{fmt::format("unknown scenario '{}' (known: {})", name, known_scenarios(registry))};
-  }
-  return *definition;
-}
-
-sim::FaultProfile find_profile(const std::string& name) {
-  sim::Result<sim::FaultProfile> profile = sim::fault_profile(name);
-  if (!profile.ok()) throw BadInput{fmt::format("unknown fault profile '{}' (known: {})", name, known_profiles())};
-  return profile.value();
-}
 
 std::vector<const scenarios::ScenarioDefinition*> select(const scenarios::ScenarioRegistry& registry,
                                                          const std::vector<std::string>& names, bool all) {
@@ -110,12 +77,6 @@ std::string profile_for(const scenarios::ScenarioDefinition& definition, const s
   return faults.empty() ? definition.shape.default_profile : faults;
 }
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) throw BadInput{fmt::format("cannot write '{}'", path)};
-}
 
 // --- list -----------------------------------------------------------------------------
 
@@ -142,6 +103,7 @@ struct RunArgs {
   int jobs = 0;
   std::string report;
   std::string junit;
+  std::string record_histories;
 };
 
 std::vector<SeedJob> make_jobs(const std::vector<const scenarios::ScenarioDefinition*>& selected,
@@ -154,7 +116,7 @@ std::vector<SeedJob> make_jobs(const std::vector<const scenarios::ScenarioDefini
   }
   std::vector<SeedJob> jobs;
   for (const scenarios::ScenarioDefinition* definition : selected) {
-    for (std::uint64_t seed = first; seed <= last; seed++) jobs.push_back(SeedJob{definition->name, seed, profile_for(*definition, faults)});
+    for (std::uint64_t seed = first; seed <= last; seed++) jobs.push_back(SeedJob{definition->name, seed, profile_for(*definition, faults), std::nullopt});
   }
   return jobs;
 }
@@ -176,7 +138,7 @@ int run(const scenarios::ScenarioRegistry& registry, const RunArgs& args, const 
     scenarios::SeedOptions options;
     options.seed = job.seed;
     options.profile = find_profile(job.profile);
-    return scenarios::run_seed(definition, options);
+    return run_seed_recording(definition, options, args.record_histories);
   });
   pool.run(jobs, [&](const SeedJob&, const scenarios::SeedReport& report) {
     suite.add(report);
@@ -414,6 +376,8 @@ int main(int argc, char** argv, const scenarios::ScenarioRegistry& registry) {
       ->check(CLI::Range(1, 1024));
   run_command->add_option("--report", run_args.report, "write a JSON report here");
   run_command->add_option("--junit", run_args.junit, "write JUnit XML here");
+  run_command->add_option("--record-histories", run_args.record_histories,
+                          "write the history of every closed run under this directory");
 
   ReproArgs repro_args;
   CLI::App* repro_command = app.add_subcommand("repro", "rerun exactly one seed and show what happened");
@@ -438,6 +402,12 @@ int main(int argc, char** argv, const scenarios::ScenarioRegistry& registry) {
   determinism_command->add_option("--jobs,-j", determinism_args.jobs, "processes (default: one per core)")
       ->check(CLI::Range(1, 1024));
 
+  HistoryCommand history_command(app);
+  ReplayCommand replay_command(app);
+  GoldenCommand golden_command(app);
+  ShrinkCommand shrink_command(app);
+  RegressCommand regress_command(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -453,6 +423,11 @@ int main(int argc, char** argv, const scenarios::ScenarioRegistry& registry) {
     if (run_command->parsed()) return run(registry, run_args, program);
     if (repro_command->parsed()) return repro(registry, repro_args);
     if (determinism_command->parsed()) return check_determinism(registry, determinism_args, program);
+    if (history_command.parsed()) return history_command.run();
+    if (replay_command.parsed()) return replay_command.run(registry);
+    if (golden_command.parsed()) return golden_command.run(registry);
+    if (shrink_command.parsed()) return shrink_command.run(registry);
+    if (regress_command.parsed()) return regress_command.run(registry);
   } catch (const BadInput& bad) {
     fmt::print(stderr, "duro: {}\n", bad.message);
     return kExitBadInput;

@@ -14,9 +14,15 @@
 //                                  a repro line per failure; --report, --junit
 //   duro repro SCENARIO --seed S   one seed again: plan, verdicts, trace hash
 //   duro check-determinism         each seed twice, in two processes: same hash?
+//   duro history show|export|import   read a history file, convert it to and from JSON
+//   duro replay PATH...            recorded histories against the current code
+//   duro record-golden             refresh replays/golden (make golden)
+//   duro shrink SCENARIO --seed S  the smallest fault plan that still fails
+//   duro regress PATH...           kept failures (replays/failures) must pass
 //
 // Exit codes: 0 everything passed, 1 a seed failed, 2 bad usage or input
-// (an unknown scenario or profile, a malformed range or fault plan file).
+// (an unknown scenario or profile, a malformed range, fault plan or history
+// file).
 #pragma once
 
 #include <cstdio>

@@ -13,10 +13,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "scenarios/harness.h"
+#include "sim/fault_plan.h"
 
 namespace duro::cli {
 
@@ -24,6 +26,9 @@ struct SeedJob {
   std::string scenario;
   std::uint64_t seed = 0;
   std::string profile;  // The fault profile's name.
+  // A plan to replay instead of drawing one (`duro shrink`'s candidates).
+  // Workers are forked with the job list, so it never crosses a pipe.
+  std::optional<sim::FaultPlan> plan{};
 };
 
 class SeedPool {
@@ -35,7 +40,8 @@ class SeedPool {
   SeedPool(int jobs, RunFn run);
 
   // Runs every job (each in some worker) and calls `on_result` in the
-  // parent as each one finishes, in the order they finish. A job whose
+  // parent as each one finishes, in the order they finish (`job` is the
+  // element of `jobs`, so &job - jobs.data() is its index). A job whose
   // worker died is reported failed, with an invariant named "crash".
   void run(const std::vector<SeedJob>& jobs, const ResultFn& on_result);
 

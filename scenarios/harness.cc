@@ -142,11 +142,19 @@ const sdk::WorkflowOutcome<sdk::Payload>* Harness::outcome(std::string_view work
   return it == outcomes_.end() ? nullptr : &it->second;
 }
 
+void Harness::set_up_only(Scenario& scenario) {
+  DURO_ASSERT_MSG(scenario_ == nullptr, "a harness sets up once");
+  scenario_ = &scenario;
+  scenario.setup(*this);
+  finished_ = true;
+}
+
 SeedReport Harness::run(Scenario& scenario, const SeedOptions& options) {
   const auto wall_start = std::chrono::steady_clock::now();
   DURO_ASSERT_MSG(scenario_ == nullptr, "a harness runs once");
   scenario_ = &scenario;
   if (options.trace != nullptr) world_.sim().set_trace_log(options.trace);
+  histories_ = options.histories;
   scenario.setup(*this);
 
   SeedReport report;
@@ -293,6 +301,15 @@ void Harness::check_histories(sdk::Client& client, sim::Env& env) {
     if (!next_run.empty()) pending.push_back(engine::WorkflowExecution{execution.workflow_id, next_run});
     const sdk::ReplayResult replay = replayer.replay(events, execution.workflow_id, execution.run_id);
     runs_replayed_++;
+    if (histories_ != nullptr) {
+      const auto* started = events.front().as<engine::WorkflowExecutionStarted>();
+      if (started != nullptr) {
+        histories_->push_back(engine::HistoryFile{
+            engine::HistoryFileHeader{started->workflow_type, execution.workflow_id, execution.run_id, "",
+                                      definition_.name, seed_},
+            history.value()});
+      }
+    }
     checker_.check(replay.ok, "replay", "{}/{} does not replay: {}", execution.workflow_id, execution.run_id,
                    replay.message);
   }

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/history/history_file.h"
 #include "engine/sdk/client.h"
 #include "engine/sdk/registry.h"
 #include "scenarios/checker.h"
@@ -45,6 +46,10 @@ struct SeedOptions {
   // Replays this plan instead of drawing one (a shrunk or edited plan).
   std::optional<sim::FaultPlan> plan{};
   sim::TraceLog* trace = nullptr;
+  // When set, every closed run the checks read (expected workflows, their
+  // children and continued runs) is appended here, as a history file
+  // without a build id (`duro run --record-histories`).
+  std::vector<engine::HistoryFile>* histories = nullptr;
 };
 
 // What one seed did, and whether every invariant held.
@@ -130,6 +135,10 @@ class Harness {
   // setup(), the fault plan, the run, the checks.
   SeedReport run(Scenario& scenario, const SeedOptions& options);
 
+  // setup() alone, never run: for the workflow code it registers
+  // (scenarios/workflow_catalog.h). The harness cannot run after it.
+  void set_up_only(Scenario& scenario);
+
  private:
   struct Expectation {
     engine::WorkflowExecution execution;
@@ -171,6 +180,7 @@ class Harness {
   sim::TimePoint live_by_{};
   bool finished_ = false;
   std::uint64_t runs_replayed_ = 0;
+  std::vector<engine::HistoryFile>* histories_ = nullptr;
   std::int64_t longest_history_ = 0;
   bool in_safety_check_ = false;
 };

@@ -638,6 +638,10 @@ sim::Result<History> history_from_json(std::string_view json) {
     root = Json::parse(json.begin(), json.end());
   } catch (const Json::parse_error& error) {
     return sim::Error{sim::ErrorCode::kDecode, fmt::format("JSON parse error at byte {}: {}", error.byte, error.what())};
+  } catch (const Json::exception& error) {
+    // Not only parse_error: a number too large for a double is out_of_range
+    // (found by fuzz/history_file_fuzzer.cc).
+    return sim::Error{sim::ErrorCode::kDecode, fmt::format("JSON parse error: {}", error.what())};
   }
   History history;
   Reader reader;

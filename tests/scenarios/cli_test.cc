@@ -116,7 +116,7 @@ scenarios::SeedReport report_for(const SeedJob& job, bool passed) {
 
 TEST(SeedPool, EveryJobIsReportedOnceAndADeadWorkerIsAFailedSeed) {
   std::vector<SeedJob> jobs;
-  for (std::uint64_t seed = 1; seed <= 12; seed++) jobs.push_back(SeedJob{"demo", seed, "chaos"});
+  for (std::uint64_t seed = 1; seed <= 12; seed++) jobs.push_back(SeedJob{"demo", seed, "chaos", std::nullopt});
   SeedPool pool(3, [](const SeedJob& job) {
     if (job.seed == 5) {
       std::fprintf(stderr, "assertion failed: the sky fell\n");
@@ -143,7 +143,7 @@ TEST(SeedPool, EveryJobIsReportedOnceAndADeadWorkerIsAFailedSeed) {
 
 TEST(SuiteReport, TheReportsCarryARunnableReproLinePerFailure) {
   SuiteReport suite("duro", "");
-  for (std::uint64_t seed = 1; seed <= 4; seed++) suite.add(report_for(SeedJob{"demo", seed, "swarm"}, seed != 3));
+  for (std::uint64_t seed = 1; seed <= 4; seed++) suite.add(report_for(SeedJob{"demo", seed, "swarm", std::nullopt}, seed != 3));
   EXPECT_FALSE(suite.passed());
   EXPECT_EQ(suite.seeds(), 4u);
   EXPECT_EQ(suite.failed(), 1u);

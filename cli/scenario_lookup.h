@@ -1,0 +1,20 @@
+// Finding what a command names — a scenario, a fault profile — with
+// BadInput (exit 2) listing what is known when it is not.
+#pragma once
+
+#include <string>
+
+#include "scenarios/registry.h"
+#include "sim/nemesis.h"
+
+namespace duro::cli {
+
+// "a, b, c": the registered scenarios, the fault profiles.
+std::string known_scenarios(const scenarios::ScenarioRegistry& registry);
+std::string known_profiles();
+
+const scenarios::ScenarioDefinition& find_scenario(const scenarios::ScenarioRegistry& registry,
+                                                   const std::string& name);
+sim::FaultProfile find_profile(const std::string& name);
+
+}  // namespace duro::cli
