@@ -18,6 +18,7 @@
 
 #include "cli/bad_input.h"
 #include "cli/files.h"
+#include "cli/fuzz_command.h"
 #include "cli/golden_command.h"
 #include "cli/history_command.h"
 #include "cli/progress.h"
@@ -38,7 +39,6 @@
 namespace duro::cli {
 namespace {
 
-constexpr std::uint64_t kSeedsMax = 10'000'000;
 
 std::vector<const scenarios::ScenarioDefinition*> select(const scenarios::ScenarioRegistry& registry,
                                                          const std::vector<std::string>& names, bool all) {
@@ -51,26 +51,6 @@ std::vector<const scenarios::ScenarioDefinition*> select(const scenarios::Scenar
   }
   if (selected.empty()) throw BadInput{"no scenario is registered"};
   return selected;
-}
-
-// "A..B", inclusive, A <= B.
-std::pair<std::uint64_t, std::uint64_t> parse_seed_range(const std::string& text) {
-  const std::size_t dots = text.find("..");
-  auto number = [&](std::string_view part) -> std::uint64_t {
-    std::uint64_t value = 0;
-    if (part.empty() || part.size() > 19) throw BadInput{fmt::format("--seed-range '{}': expected A..B", text)};
-    for (const char c : part) {
-      if (c < '0' || c > '9') throw BadInput{fmt::format("--seed-range '{}': expected A..B with numbers", text)};
-      value = value * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return value;
-  };
-  if (dots == std::string::npos) throw BadInput{fmt::format("--seed-range '{}': expected A..B", text)};
-  const std::uint64_t first = number(std::string_view(text).substr(0, dots));
-  const std::uint64_t last = number(std::string_view(text).substr(dots + 2));
-  if (first > last) throw BadInput{fmt::format("--seed-range '{}': the first seed is after the last", text)};
-  if (last - first >= kSeedsMax) throw BadInput{fmt::format("--seed-range '{}': more than {} seeds", text, kSeedsMax)};
-  return {first, last};
 }
 
 std::string profile_for(const scenarios::ScenarioDefinition& definition, const std::string& faults) {
@@ -407,6 +387,7 @@ int main(int argc, char** argv, const scenarios::ScenarioRegistry& registry) {
   GoldenCommand golden_command(app);
   ShrinkCommand shrink_command(app);
   RegressCommand regress_command(app);
+  FuzzCommand fuzz_command(app);
 
   try {
     app.parse(argc, argv);
@@ -428,6 +409,7 @@ int main(int argc, char** argv, const scenarios::ScenarioRegistry& registry) {
     if (golden_command.parsed()) return golden_command.run(registry);
     if (shrink_command.parsed()) return shrink_command.run(registry);
     if (regress_command.parsed()) return regress_command.run(registry);
+    if (fuzz_command.parsed()) return fuzz_command.run(registry);
   } catch (const BadInput& bad) {
     fmt::print(stderr, "duro: {}\n", bad.message);
     return kExitBadInput;

@@ -19,6 +19,7 @@
 //   duro record-golden             refresh replays/golden (make golden)
 //   duro shrink SCENARIO --seed S  the smallest fault plan that still fails
 //   duro regress PATH...           kept failures (replays/failures) must pass
+//   duro fuzz [TYPE...|--all]      hunt nondeterminism in workflow code
 //
 // Exit codes: 0 everything passed, 1 a seed failed, 2 bad usage or input
 // (an unknown scenario or profile, a malformed range, fault plan or history

@@ -1,19 +1,21 @@
 // Shrinking a failing fault plan to the smallest one that still fails
 // (`duro shrink`): fewer faults first, then shorter ones.
 //
-// 1. Fewer faults, by delta debugging (Zeller's ddmin): split the actions
-//    into n chunks; keep a chunk alone if it still fails, else a complement
-//    (the plan without one chunk); else split finer. It ends 1-minimal:
+// 1. Fewer faults: first whole kinds of fault at a time (every disk error,
+//    every clock jump), then every fault of one node or service; then delta
+//    debugging (Zeller's ddmin): split the actions into n chunks; keep a
+//    complement (the plan without one chunk) if it still fails, else a
+//    chunk alone; else split finer. It ends 1-minimal:
 //    removing any single remaining action makes the failure go away. The
 //    empty plan is tried first: some failures need no fault at all.
 // 2. Shorter faults: each remaining clog, outage or disk-fault window, each
 //    crash's downtime (its node's next restart), each partition's (the next
 //    heal), and each clock jump is halved, repeatedly, while it still fails.
 //
-// Each step's candidates are tested as one batch, so a caller can run them
-// in parallel, and the step takes the first failing candidate in a fixed
-// order: the result depends on the plan and the test, never on how many
-// processes ran it or which finished first. A run budget bounds the work;
+// Each step's candidates are tested in order, in batches a caller can run
+// in parallel, and the step takes the first failing candidate: the result
+// depends on the plan and the test, never on how many processes ran it or
+// which finished first. A run budget bounds the work;
 // when it runs out the smallest failing plan so far is the answer.
 //
 //   ShrinkResult result = shrink_plan(plan, [&](const std::vector<sim::FaultPlan>& batch) {
@@ -31,6 +33,11 @@ namespace duro::cli {
 
 struct ShrinkOptions {
   std::size_t runs_max = 300;
+  // Candidates tested at once (the caller's processes). A step tests its
+  // candidates in order, this many at a time, and stops at the first
+  // batch with a failure: the first failing candidate is the same whatever
+  // this is, and a step that succeeds early costs little.
+  std::size_t batch = 1;
   // Halvings tried per window, in one batch: down to 1/2^depth.
   int halvings = 4;
   // Called after each improvement, with the plan and the runs so far.

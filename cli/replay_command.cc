@@ -44,12 +44,14 @@ int ReplayCommand::run(const scenarios::ScenarioRegistry& registry) {
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t failed = 0;
   std::uint64_t unreadable = 0;
-  for (const std::string& path : paths_) {
-    const std::filesystem::path manifest_path = std::filesystem::path(path) / kManifestName;
-    if (!std::filesystem::is_directory(path) || !std::filesystem::is_regular_file(manifest_path)) continue;
-    const Manifest manifest = manifest_from_json(manifest_path.string(), read_file(manifest_path.string(), 16 << 20));
-    for (const std::string& problem : check_manifest(path, manifest)) {
-      fmt::print("FAILED {}: {}\n", manifest_path.string(), problem);
+  // Every manifest under the paths: `duro replay replays` checks
+  // replays/golden's.
+  for (const std::string& manifest_path : find_files(paths_, kManifestName)) {
+    if (std::filesystem::path(manifest_path).filename() != kManifestName) continue;
+    const Manifest manifest = manifest_from_json(manifest_path, read_file(manifest_path, 16 << 20));
+    const std::string dir = std::filesystem::path(manifest_path).parent_path().string();
+    for (const std::string& problem : check_manifest(dir, manifest)) {
+      fmt::print("FAILED {}: {}\n", manifest_path, problem);
       failed++;
     }
   }

@@ -7,8 +7,8 @@
 // the code of the scenario it was recorded from (scenarios/
 // workflow_catalog.h); a divergence is reported with the run, the event,
 // what history holds and what the code produced, the source line of the
-// SDK call, and the commands around it. A directory with a manifest.json
-// (cli/replay_manifest.h) must agree with it.
+// SDK call, and the commands around it. Every directory under the paths
+// with a manifest.json (cli/replay_manifest.h) must agree with it.
 //
 // Exit: 0 every history replays; 1 one diverged, its workflow type is
 // gone, or a manifest disagrees; 2 a file could not be read or decoded

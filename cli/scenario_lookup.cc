@@ -39,4 +39,24 @@ sim::FaultProfile find_profile(const std::string& name) {
   return profile.value();
 }
 
+// "A..B", inclusive, A <= B.
+std::pair<std::uint64_t, std::uint64_t> parse_seed_range(const std::string& text) {
+  const std::size_t dots = text.find("..");
+  auto number = [&](std::string_view part) -> std::uint64_t {
+    std::uint64_t value = 0;
+    if (part.empty() || part.size() > 19) throw BadInput{fmt::format("--seed-range '{}': expected A..B", text)};
+    for (const char c : part) {
+      if (c < '0' || c > '9') throw BadInput{fmt::format("--seed-range '{}': expected A..B with numbers", text)};
+      value = value * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return value;
+  };
+  if (dots == std::string::npos) throw BadInput{fmt::format("--seed-range '{}': expected A..B", text)};
+  const std::uint64_t first = number(std::string_view(text).substr(0, dots));
+  const std::uint64_t last = number(std::string_view(text).substr(dots + 2));
+  if (first > last) throw BadInput{fmt::format("--seed-range '{}': the first seed is after the last", text)};
+  if (last - first >= kSeedsMax) throw BadInput{fmt::format("--seed-range '{}': more than {} seeds", text, kSeedsMax)};
+  return {first, last};
+}
+
 }  // namespace duro::cli

@@ -96,7 +96,7 @@ std::string death(int status) {
 
 SeedPool::SeedPool(int jobs, RunFn run) : jobs_(jobs), run_(std::move(run)) { DURO_ASSERT(jobs_ >= 1); }
 
-void SeedPool::run(const std::vector<SeedJob>& jobs, const ResultFn& on_result) {
+void SeedPool::run(const std::vector<SeedJob>& jobs, const ResultFn& on_result, const SkipFn& skip) {
   if (jobs.empty()) return;
   DURO_ASSERT(jobs.size() < UINT32_MAX);
   // A worker that died must not kill the parent when it writes to it.
@@ -110,6 +110,10 @@ void SeedPool::run(const std::vector<SeedJob>& jobs, const ResultFn& on_result) 
   std::size_t done = 0;
 
   auto assign = [&](Worker& worker) {
+    while (next_job < jobs.size() && skip && skip(jobs[next_job])) {
+      next_job++;
+      done++;
+    }
     if (next_job == jobs.size()) {
       close_fd(worker.job_fd);  // The worker exits when it reads the end.
       return;

@@ -35,6 +35,10 @@ class SeedPool {
  public:
   using RunFn = std::function<scenarios::SeedReport(const SeedJob& job)>;
   using ResultFn = std::function<void(const SeedJob& job, const scenarios::SeedReport& report)>;
+  // Asked just before a job would go to a worker: true skips it (no run,
+  // no result). `duro fuzz` skips the seeds of a workflow type it already
+  // has a finding for.
+  using SkipFn = std::function<bool(const SeedJob& job)>;
 
   // jobs >= 1 worker processes.
   SeedPool(int jobs, RunFn run);
@@ -43,7 +47,7 @@ class SeedPool {
   // parent as each one finishes, in the order they finish (`job` is the
   // element of `jobs`, so &job - jobs.data() is its index). A job whose
   // worker died is reported failed, with an invariant named "crash".
-  void run(const std::vector<SeedJob>& jobs, const ResultFn& on_result);
+  void run(const std::vector<SeedJob>& jobs, const ResultFn& on_result, const SkipFn& skip = {});
 
  private:
   int jobs_;

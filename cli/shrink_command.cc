@@ -87,6 +87,7 @@ int ShrinkCommand::run(const scenarios::ScenarioRegistry& registry) {
 
   ShrinkOptions options;
   options.runs_max = runs_;
+  options.batch = static_cast<std::size_t>(workers);
   options.on_smaller = [](const sim::FaultPlan& smaller, std::size_t runs) {
     fmt::print("  {} fault(s) after {} run(s)\n", smaller.actions.size(), runs);
     std::fflush(stdout);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <memory>
+#include <span>
 #include <set>
 #include <utility>
 
@@ -27,6 +29,12 @@ constexpr sim::Duration kWarmUp = 3s;
 constexpr sim::Duration kChecksBound = 2h;
 constexpr std::size_t kRunsCheckedMax = 100'000;
 constexpr std::uint16_t kChecksPort = 7599;
+// Fuzzing: at most this many fresh replays of one run (cut at its task
+// boundaries), findings kept per workflow type and seed, and bytes of each.
+constexpr std::size_t kReplayCutsMax = 50;
+constexpr std::size_t kFindingsPerTypeMax = 3;
+constexpr std::size_t kFindingBytesMax = 4000;
+constexpr std::uint64_t kDisturbingBlocksMax = 64;
 
 class NoProcess final : public sim::Process {};
 
@@ -43,7 +51,8 @@ Harness::Harness(const ScenarioDefinition& definition, std::uint64_t seed)
       seed_(seed),
       world_({.seed = seed}),
       random_(sim::Random(seed).fork("scenario")),
-      checker_(&world_.sim()) {
+      checker_(&world_.sim()),
+      fuzz_random_(sim::Random(seed).fork("fuzz")) {
   const ScenarioShape& shape = definition_.shape;
   DURO_ASSERT(shape.servers > 0 && shape.workers > 0 && shape.server.shard_count > 0);
   DURO_ASSERT(shape.chaos > sim::Duration{0} && shape.liveness_bound > sim::Duration{0});
@@ -54,15 +63,17 @@ Harness::Harness(const ScenarioDefinition& definition, std::uint64_t seed)
     servers_.push_back(world_.add_node(fmt::format("server-{}", i), engine::server_boot(server_options)));
     server_addresses_.push_back(world_.env(servers_.back()).address());
   }
-  worker::WorkerOptions worker_options;
+  worker::WorkerOptions& worker_options = worker_options_;
   worker_options.servers = server_addresses_;
   worker_options.cache_size = shape.worker_cache_size;
   DURO_ASSERT(shape.worker_poll_timeout > shape.server.long_poll_wait);
   worker_options.poll_timeout = shape.worker_poll_timeout;
   for (int i = 1; i <= shape.workers; i++) {
     workers_.push_back(world_.add_node(
-        fmt::format("worker-{}", i), [this, worker_options](sim::Env& env) -> std::unique_ptr<sim::Process> {
-          return std::make_unique<worker::Worker>(env, worker_options, registry_);
+        // The options are read at boot, so that run() may still set the
+        // fuzz ones.
+        fmt::format("worker-{}", i), [this](sim::Env& env) -> std::unique_ptr<sim::Process> {
+          return std::make_unique<worker::Worker>(env, worker_options_, registry_);
         }));
   }
   client_node_ = world_.add_node("client", [](sim::Env&) -> std::unique_ptr<sim::Process> {
@@ -155,6 +166,20 @@ SeedReport Harness::run(Scenario& scenario, const SeedOptions& options) {
   scenario_ = &scenario;
   if (options.trace != nullptr) world_.sim().set_trace_log(options.trace);
   histories_ = options.histories;
+  fuzz_ = options.fuzz;
+  if (fuzz_) {
+    // Evictions from rare to most tasks; each worker's clock off by up to
+    // ten minutes either way, from the start.
+    worker_options_.fuzz_eviction_probability = 0.1 + 0.8 * fuzz_random_.uniform_double();
+    for (sim::NodeId node : workers_) {
+      sim::FaultAction skew;
+      skew.kind = sim::FaultKind::kClockJump;
+      skew.nodes = {world_.env(node).name()};
+      const std::int64_t skew_ms = fuzz_random_.uniform_range(-600'000, 600'000);
+      skew.clock_delta = std::chrono::milliseconds{skew_ms == 0 ? 1 : skew_ms};
+      scripted_.push_back(std::move(skew));
+    }
+  }
   scenario.setup(*this);
 
   SeedReport report;
@@ -229,6 +254,7 @@ SeedReport Harness::run(Scenario& scenario, const SeedOptions& options) {
   report.violations_total = checker_.violations_total();
   report.workflows = expectations_.size();
   report.runs_replayed = runs_replayed_;
+  report.findings = std::move(findings_);
   report.checks = checker_.checks();
   report.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return report;
@@ -283,6 +309,7 @@ void Harness::check_histories(sdk::Client& client, sim::Env& env) {
       checker_.violate("history-valid", fmt::format("{}/{}: {}", execution.workflow_id, execution.run_id, problem));
     }
     if (events.empty()) continue;
+    if (fuzz_) fuzz_history(execution, events);
     for (const engine::HistoryEvent& event : events) {
       if (const auto* child = event.as<engine::ChildWorkflowExecutionStarted>()) {
         pending.push_back(child->workflow_execution);
@@ -312,6 +339,62 @@ void Harness::check_histories(sdk::Client& client, sim::Env& env) {
     }
     checker_.check(replay.ok, "replay", "{}/{} does not replay: {}", execution.workflow_id, execution.run_id,
                    replay.message);
+  }
+}
+
+void Harness::found(std::string workflow_type, std::string kind, std::string message) {
+  const std::size_t of_type = static_cast<std::size_t>(std::count_if(
+      findings_.begin(), findings_.end(), [&](const FuzzFinding& f) { return f.workflow_type == workflow_type; }));
+  if (of_type >= kFindingsPerTypeMax) return;
+  if (message.size() > kFindingBytesMax) message = message.substr(0, kFindingBytesMax) + "...";
+  findings_.push_back(FuzzFinding{std::move(workflow_type), std::move(kind), std::move(message)});
+}
+
+void Harness::fuzz_history(const engine::WorkflowExecution& execution, const std::vector<engine::HistoryEvent>& events) {
+  const auto* started = events.front().as<engine::WorkflowExecutionStarted>();
+  if (started == nullptr) return;
+  const std::string& type = started->workflow_type;
+  // A workflow task that failed during the run: the worker met
+  // nondeterminism on a cache miss, or the code broke a rule.
+  for (const engine::HistoryEvent& event : events) {
+    const auto* failed = event.as<engine::WorkflowTaskFailed>();
+    if (failed == nullptr) continue;
+    found(type, "task-failure",
+          fmt::format("{}/{}: workflow task failed at event {} ({}): {}", execution.workflow_id, execution.run_id,
+                      event.event_id, failed->failure.type, failed->failure.message));
+    break;
+  }
+  if (!engine::is_close_event(events.back().type())) return;
+  // Where a worker could have lost the run: after each completed task's
+  // commands. A fresh replayer (its own stacks) replays up to there, after
+  // the heap was disturbed by a few allocations of sizes drawn from the
+  // seed; evenly spaced cuts when there are more than the budget allows.
+  std::vector<std::size_t> cuts;
+  for (std::size_t i = 0; i < events.size(); i++) {
+    if (!events[i].is<engine::WorkflowTaskCompleted>()) continue;
+    std::size_t end = i + 1;
+    while (end < events.size() && engine::is_command_event(events[end].type())) end++;
+    cuts.push_back(end);
+  }
+  const std::size_t step = cuts.size() / kReplayCutsMax + 1;
+  for (std::size_t c = 0; c < cuts.size(); c += step) {
+    // Small blocks of many sizes: allocators keep small sizes in classes
+    // (glibc's bins, the sanitizers' size-class regions), so only blocks
+    // of the code's own sizes move where its next objects land.
+    std::vector<std::unique_ptr<char[]>> disturbance;
+    const std::uint64_t blocks = fuzz_random_.uniform(kDisturbingBlocksMax) + 1;
+    for (std::uint64_t b = 0; b < blocks; b++) {
+      disturbance.push_back(std::make_unique<char[]>(fuzz_random_.uniform(256) + 1));
+    }
+    sdk::Replayer fresh(registry_);
+    const sdk::ReplayResult replay =
+        fresh.replay(std::span(events).first(cuts[c]), execution.workflow_id, execution.run_id);
+    if (!replay.ok) {
+      found(type, "replay",
+            fmt::format("{}/{}: a fresh replay of events 1..{} (of {}) diverged: {}", execution.workflow_id,
+                        execution.run_id, cuts[c], events.size(), replay.message));
+      return;
+    }
   }
 }
 

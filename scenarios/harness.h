@@ -28,6 +28,7 @@
 
 #include "engine/history/history_file.h"
 #include "engine/sdk/client.h"
+#include "engine/worker/worker.h"
 #include "engine/sdk/registry.h"
 #include "scenarios/checker.h"
 #include "scenarios/fakes/fake_service.h"
@@ -50,7 +51,27 @@ struct SeedOptions {
   // children and continued runs) is appended here, as a history file
   // without a build id (`duro run --record-histories`).
   std::vector<engine::HistoryFile>* histories = nullptr;
+  // `duro fuzz`: workers evict cached runs at random points and run on
+  // skewed clocks, and every closed run is also replayed by a fresh
+  // replayer cut at its workflow-task boundaries, with the heap disturbed
+  // first (so code whose behaviour hangs on addresses shows it). What
+  // differs is reported in SeedReport::findings. All of it drawn from the
+  // seed: a finding reproduces from the seed alone.
+  bool fuzz = false;
 };
+
+// Nondeterminism `duro fuzz` found in a workflow type's code in one seed.
+struct FuzzFinding {
+  std::string workflow_type;
+  // "replay": a fresh replay cut at a workflow-task boundary diverged;
+  // "task-failure": a workflow task failed during the run (nondeterminism,
+  // an SDK call from the wrong place, an exception escaping the code);
+  // "guard": the code called the real clock, randomness, threads or I/O
+  // (added by the CLI's determinism guard).
+  std::string kind;
+  std::string message;
+};
+DURO_CODEC_FIELDS(FuzzFinding, workflow_type, kind, message);
 
 // What one seed did, and whether every invariant held.
 struct SeedReport {
@@ -69,9 +90,11 @@ struct SeedReport {
   std::uint64_t runs_replayed = 0;    // Runs whose history was validated and replayed.
   std::uint64_t checks = 0;
   double wall_seconds = 0;
+  std::vector<FuzzFinding> findings;  // With SeedOptions::fuzz.
 };
 DURO_CODEC_FIELDS(SeedReport, scenario, seed, profile, passed, violations, violations_total, fault_plan,
-                  faults_applied, trace_hash, simulated_ns, events, workflows, runs_replayed, checks, wall_seconds);
+                  faults_applied, trace_hash, simulated_ns, events, workflows, runs_replayed, checks, wall_seconds,
+                  findings);
 
 class Harness {
  public:
@@ -149,6 +172,9 @@ class Harness {
   void adopt_service(std::unique_ptr<FakeService> fake);
   void finish(Scenario& scenario, sdk::Client& client, sim::Env& env);
   void check_histories(sdk::Client& client, sim::Env& env);
+  // The fuzz checks of one run's history (SeedOptions::fuzz).
+  void fuzz_history(const engine::WorkflowExecution& execution, const std::vector<engine::HistoryEvent>& events);
+  void found(std::string workflow_type, std::string kind, std::string message);
 
   const ScenarioDefinition& definition_;
   std::uint64_t seed_;
@@ -181,6 +207,10 @@ class Harness {
   bool finished_ = false;
   std::uint64_t runs_replayed_ = 0;
   std::vector<engine::HistoryFile>* histories_ = nullptr;
+  worker::WorkerOptions worker_options_;
+  bool fuzz_ = false;
+  sim::Random fuzz_random_;
+  std::vector<FuzzFinding> findings_;
   std::int64_t longest_history_ = 0;
   bool in_safety_check_ = false;
 };

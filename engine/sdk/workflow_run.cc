@@ -260,6 +260,13 @@ WorkflowRun::WorkflowRun(const WorkflowDefinition* definition, engine::WorkflowE
   root_scope_->run = this;
 }
 
+std::optional<CodeLocation> WorkflowRun::last_command_location() const {
+  if (!has_file(last_site_)) return std::nullopt;
+  return code_location(last_site_);
+}
+
+const WorkflowRun* running_workflow() noexcept { return current_run; }
+
 WorkflowRun::~WorkflowRun() {
   // Unwind the coroutines first: their stacks hold references to the run.
   CurrentRun current(this);

@@ -144,6 +144,8 @@ class WorkflowRun {
   // The code closed the run (complete, fail, cancel, continue-as-new).
   bool finished() const noexcept { return close_emitted_; }
   const WorkflowInfo& info() const noexcept { return info_; }
+  // Where the code's last command came from (its SDK call), if it made one.
+  std::optional<CodeLocation> last_command_location() const;
   // Every command the code produced, task by task (for replay equivalence):
   // one entry per task the code ran, in order.
   const std::vector<TaskCommands>& commands_by_task() const noexcept { return commands_by_task_; }
@@ -287,5 +289,10 @@ class WorkflowRun {
 
   std::optional<TaskAnswer> failure_;  // Set when the task must fail; the run is poisoned.
 };
+
+// The run whose workflow code (its function, a handler, or the SDK working
+// for it) is running on this thread, or nullptr. For the determinism guard
+// of `duro fuzz`: a call to the real clock from here is a bug.
+const WorkflowRun* running_workflow() noexcept;
 
 }  // namespace duro::sdk

@@ -190,7 +190,11 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
   completed.commands = std::move(answer->commands);
   completed.identity = env_.name();
   completed.build_id = options_.build_id;
-  const bool keep = !run->finished() && !run->poisoned() && options_.cache_size > 0;
+  bool keep = !run->finished() && !run->poisoned() && options_.cache_size > 0;
+  if (keep && options_.fuzz_eviction_probability > 0 && env_.random().bernoulli(options_.fuzz_eviction_probability)) {
+    keep = false;
+    stats_.fuzz_evictions++;
+  }
   if (keep) {
     completed.sticky_task_queue = sticky_queue_;
     completed.sticky_schedule_to_start_timeout = options_.sticky_schedule_to_start;

@@ -53,6 +53,10 @@ struct WorkerOptions {
   sim::Duration poll_timeout = std::chrono::seconds{30};  // Above the servers' long-poll wait.
   sim::Duration sticky_schedule_to_start = std::chrono::seconds{5};
   std::string build_id = "dev";
+  // `duro fuzz`: after each task, drop the run from the cache with this
+  // probability, so the next task replays it from scratch in a fresh
+  // coroutine (an eviction at a random point). 0 outside fuzzing.
+  double fuzz_eviction_probability = 0;
 };
 
 struct WorkerStats {
@@ -62,6 +66,7 @@ struct WorkerStats {
   std::uint64_t cache_hits = 0;
   std::uint64_t cache_misses = 0;   // Full replays.
   std::uint64_t evictions = 0;      // By the cache's bound.
+  std::uint64_t fuzz_evictions = 0;  // By fuzz_eviction_probability.
   std::uint64_t stale_cache_queries = 0;  // Queries that found the cached run at another task.
   std::uint64_t replayed_events = 0;
   std::uint64_t task_failures = 0;  // Answered with RespondWorkflowTaskFailed.

@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "engine/sdk/workflow_context.h"
 #include "scenarios/harness.h"
+#include "tests/scenarios/cli_runner.h"
 
 namespace duro::cli {
 namespace replay_cli_test {
@@ -94,19 +95,10 @@ scenarios::ScenarioRegistry registry_of(Version version) {
   return registry;
 }
 
-struct CliResult {
-  int exit_code = 0;
-  std::string out;
-};
+using testing::CliResult;
 
 CliResult run_cli(Version version, std::vector<std::string> args) {
-  const scenarios::ScenarioRegistry registry = registry_of(version);
-  args.insert(args.begin(), "duro");
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  ::testing::internal::CaptureStdout();
-  const int code = main(static_cast<int>(argv.size()), argv.data(), registry);
-  return CliResult{code, ::testing::internal::GetCapturedStdout()};
+  return testing::run_cli(registry_of(version), std::move(args));
 }
 
 std::string fresh_dir(const std::string& name) {

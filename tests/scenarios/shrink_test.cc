@@ -17,6 +17,7 @@
 #include "scenarios/fakes/service_call.h"
 #include "scenarios/harness.h"
 #include "sim/nemesis.h"
+#include "tests/scenarios/cli_runner.h"
 
 namespace duro::cli {
 namespace shrink_test {
@@ -170,19 +171,10 @@ scenarios::ScenarioRegistry registry_with(bool fixed) {
   return registry;
 }
 
-struct CliResult {
-  int exit_code = 0;
-  std::string out;
-};
+using testing::CliResult;
 
 CliResult run_cli(bool fixed, std::vector<std::string> args) {
-  const scenarios::ScenarioRegistry registry = registry_with(fixed);
-  args.insert(args.begin(), "duro");
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  ::testing::internal::CaptureStdout();
-  const int code = main(static_cast<int>(argv.size()), argv.data(), registry);
-  return CliResult{code, ::testing::internal::GetCapturedStdout()};
+  return testing::run_cli(registry_with(fixed), std::move(args));
 }
 
 TEST(ShrinkCli, ShrinksADrawnPlanToTheOneOutageAndKeepsItAsARegressionCase) {
