@@ -92,17 +92,23 @@ demo: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-# The test binaries and `duro` (ctest replays replays/ with it) only: the
-# sanitizer build has nothing to say about the
-# benchmarks and the demo, which the Release build compiles warning-free.
+# The test binaries, and the command line that ctest's golden replays and
+# kept failures run (without it they do not run: "Not Run" fails ctest).
+# The sanitizer build has nothing to say about the benchmarks and the demo,
+# which the Release build compiles warning-free.
 TEST_TARGETS := duro_sim_tests duro_engine_tests duro_sdk_tests duro_scenario_tests duro
 
+# -Og: GCC's optimizations that keep code debuggable. Under ASan + UBSan it
+# compiles a third faster than -O1 and the tests run as fast. Measured, CPU
+# seconds: sim/codec_test.cc 181 -> 118, the sdk tests' first unit
+# 179 -> 115; the whole build 2,193 -> 1,477 (with more code by then);
+# ctest 204 -> 208.
 # -g1: line tables only. Sanitizer reports keep file:line; the build takes
 # a third less time than with full debug info (measured on the history
 # generators: 5m11s -> 3m31s of CPU).
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDURO_SANITIZE=ON -DDURO_WERROR=$(WERROR) \
-	  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1"
+	  -DCMAKE_CXX_FLAGS_DEBUG="-Og -g1"
 	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target $(TEST_TARGETS)
 	cd $(ASAN_BUILD_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)

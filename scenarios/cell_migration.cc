@@ -56,7 +56,10 @@
 #include "scenarios/harness.h"
 #include "scenarios/registry.h"
 
-namespace duro::scenarios {
+// Named after the file, not anonymous: the library compiles several files
+// to a unit (unity build), where the anonymous namespaces of different
+// files are one and their same-named constants would collide.
+namespace duro::scenarios::cell_migration {
 
 struct MigrationRequest {
   std::string ns;
@@ -417,6 +420,11 @@ void CellMigration::check_end(Harness&, Checker& checker) {
 }
 
 }  // namespace
+}  // namespace duro::scenarios::cell_migration
+
+namespace duro::scenarios {
+
+using namespace std::chrono_literals;
 
 ScenarioDefinition cell_migration_scenario() {
   ScenarioDefinition definition;
@@ -436,7 +444,7 @@ ScenarioDefinition cell_migration_scenario() {
   };
   definition.shape.chaos = 20min;
   definition.shape.liveness_bound = 40min;
-  definition.make = [] { return std::make_unique<CellMigration>(); };
+  definition.make = [] { return std::make_unique<cell_migration::CellMigration>(); };
   return definition;
 }
 

@@ -36,7 +36,10 @@
 #include "scenarios/harness.h"
 #include "scenarios/registry.h"
 
-namespace duro::scenarios {
+// Named after the file, not anonymous: the library compiles several files
+// to a unit (unity build), where the anonymous namespaces of different
+// files are one and their same-named constants would collide.
+namespace duro::scenarios::entity_workflows {
 
 struct EntityState {
   std::string name;
@@ -212,6 +215,11 @@ void EntityWorkflows::check_end(Harness& harness, Checker& checker) {
 }
 
 }  // namespace
+}  // namespace duro::scenarios::entity_workflows
+
+namespace duro::scenarios {
+
+using namespace std::chrono_literals;
 
 ScenarioDefinition entity_workflows_scenario() {
   ScenarioDefinition definition;
@@ -228,7 +236,7 @@ ScenarioDefinition entity_workflows_scenario() {
   };
   definition.shape.chaos = 15min;
   definition.shape.liveness_bound = 30min;
-  definition.make = [] { return std::make_unique<EntityWorkflows>(); };
+  definition.make = [] { return std::make_unique<entity_workflows::EntityWorkflows>(); };
   return definition;
 }
 

@@ -83,7 +83,10 @@
 #include "scenarios/registry.h"
 #include "sim/assert.h"
 
-namespace duro::scenarios {
+// Named after the file, not anonymous: the library compiles several files
+// to a unit (unity build), where the anonymous namespaces of different
+// files are one and their same-named constants would collide.
+namespace duro::scenarios::fail_static {
 
 struct CellControllerState {
   std::string cell;
@@ -681,6 +684,11 @@ void FailStatic::check_end(Harness& harness, Checker& checker) {
 }
 
 }  // namespace
+}  // namespace duro::scenarios::fail_static
+
+namespace duro::scenarios {
+
+using namespace std::chrono_literals;
 
 ScenarioDefinition fail_static_scenario() {
   ScenarioDefinition definition;
@@ -699,7 +707,7 @@ ScenarioDefinition fail_static_scenario() {
       "nothing",
       "outcome: every workflow completes when stopped, saying whether its cell was retired",
   };
-  definition.shape.chaos = kChaos;
+  definition.shape.chaos = fail_static::kChaos;
   definition.shape.liveness_bound = 3h;
   // Hours of mostly waiting: renew leases and heartbeat less often (an
   // idle cluster's events are mostly these).
@@ -709,7 +717,7 @@ ScenarioDefinition fail_static_scenario() {
   definition.shape.server.ack_interval = 10s;
   definition.shape.server.membership.interval = 5s;
   definition.shape.server.membership.ttl = 20s;
-  definition.make = [] { return std::make_unique<FailStatic>(); };
+  definition.make = [] { return std::make_unique<fail_static::FailStatic>(); };
   return definition;
 }
 

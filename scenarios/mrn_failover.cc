@@ -49,7 +49,10 @@
 #include "scenarios/harness.h"
 #include "scenarios/registry.h"
 
-namespace duro::scenarios {
+// Named after the file, not anonymous: the library compiles several files
+// to a unit (unity build), where the anonymous namespaces of different
+// files are one and their same-named constants would collide.
+namespace duro::scenarios::mrn_failover {
 
 struct FailoverState {
   std::string ns;
@@ -535,6 +538,11 @@ void MrnFailover::check_end(Harness& harness, Checker& checker) {
 }
 
 }  // namespace
+}  // namespace duro::scenarios::mrn_failover
+
+namespace duro::scenarios {
+
+using namespace std::chrono_literals;
 
 ScenarioDefinition mrn_failover_scenario() {
   ScenarioDefinition definition;
@@ -554,7 +562,7 @@ ScenarioDefinition mrn_failover_scenario() {
   };
   definition.shape.chaos = 40min;
   definition.shape.liveness_bound = 30min;
-  definition.make = [] { return std::make_unique<MrnFailover>(); };
+  definition.make = [] { return std::make_unique<mrn_failover::MrnFailover>(); };
   return definition;
 }
 

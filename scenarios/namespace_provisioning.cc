@@ -48,7 +48,10 @@
 #include "scenarios/harness.h"
 #include "scenarios/registry.h"
 
-namespace duro::scenarios {
+// Named after the file, not anonymous: the library compiles several files
+// to a unit (unity build), where the anonymous namespaces of different
+// files are one and their same-named constants would collide.
+namespace duro::scenarios::namespace_provisioning {
 
 struct NamespaceRequest {
   std::string account;
@@ -457,6 +460,11 @@ void Provisioning::check_end(Harness& harness, Checker& checker) {
 }
 
 }  // namespace
+}  // namespace duro::scenarios::namespace_provisioning
+
+namespace duro::scenarios {
+
+using namespace std::chrono_literals;
 
 ScenarioDefinition namespace_provisioning_scenario() {
   ScenarioDefinition definition;
@@ -474,7 +482,7 @@ ScenarioDefinition namespace_provisioning_scenario() {
   };
   definition.shape.chaos = 10min;
   definition.shape.liveness_bound = 30min;
-  definition.make = [] { return std::make_unique<Provisioning>(); };
+  definition.make = [] { return std::make_unique<namespace_provisioning::Provisioning>(); };
   return definition;
 }
 

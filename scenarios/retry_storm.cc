@@ -77,7 +77,10 @@
 #include "scenarios/registry.h"
 #include "sim/assert.h"
 
-namespace duro::scenarios {
+// Named after the file, not anonymous: the library compiles several files
+// to a unit (unity build), where the anonymous namespaces of different
+// files are one and their same-named constants would collide.
+namespace duro::scenarios::retry_storm {
 
 struct TwinInput {
   std::string name;
@@ -537,6 +540,11 @@ void RetryStorm::check_end(Harness& harness, Checker& checker) {
 }
 
 }  // namespace
+}  // namespace duro::scenarios::retry_storm
+
+namespace duro::scenarios {
+
+using namespace std::chrono_literals;
 
 ScenarioDefinition retry_storm_scenario() {
   ScenarioDefinition definition;
@@ -552,10 +560,10 @@ ScenarioDefinition retry_storm_scenario() {
       "was sent",
       "outcome: every twin saw each change once, in order, applied the last and completed",
   };
-  definition.shape.chaos = kChaos;
+  definition.shape.chaos = retry_storm::kChaos;
   definition.shape.liveness_bound = 30min;
   definition.shape.default_profile = "mild";
-  definition.make = [] { return std::make_unique<RetryStorm>(); };
+  definition.make = [] { return std::make_unique<retry_storm::RetryStorm>(); };
   return definition;
 }
 

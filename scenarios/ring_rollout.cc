@@ -46,7 +46,10 @@
 #include "scenarios/harness.h"
 #include "scenarios/registry.h"
 
-namespace duro::scenarios {
+// Named after the file, not anonymous: the library compiles several files
+// to a unit (unity build), where the anonymous namespaces of different
+// files are one and their same-named constants would collide.
+namespace duro::scenarios::ring_rollout {
 
 struct Ring {
   std::int32_t number = 0;
@@ -414,6 +417,11 @@ void RingRollout::check_end(Harness& harness, Checker& checker) {
 }
 
 }  // namespace
+}  // namespace duro::scenarios::ring_rollout
+
+namespace duro::scenarios {
+
+using namespace std::chrono_literals;
 
 ScenarioDefinition ring_rollout_scenario() {
   ScenarioDefinition definition;
@@ -444,7 +452,7 @@ ScenarioDefinition ring_rollout_scenario() {
   definition.shape.server.long_poll_wait = 60s;
   definition.shape.worker_poll_timeout = 70s;
   definition.shape.liveness_bound = std::chrono::days{7};
-  definition.make = [] { return std::make_unique<RingRollout>(); };
+  definition.make = [] { return std::make_unique<ring_rollout::RingRollout>(); };
   return definition;
 }
 

