@@ -102,6 +102,7 @@ void Shard::stop(const std::string& why, bool notify) {
   current_runs_.clear();
   if (transfer_waiting_) context_.env->sim().notify(transfer_waiter_);
   if (timer_waiting_) context_.env->sim().notify(timer_waiter_);
+  if (ack_waiting_) context_.env->sim().notify(ack_waiter_);
   if (notify && context_.on_stopped) context_.on_stopped(shard_id_, why);
 }
 

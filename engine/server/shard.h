@@ -190,8 +190,10 @@ class Shard : public std::enable_shared_from_this<Shard> {
   std::vector<std::pair<sim::TimePoint, std::int64_t>> timer_acks_;
   sim::Waiter transfer_waiter_{};
   sim::Waiter timer_waiter_{};
+  sim::Waiter ack_waiter_{};  // The ack loop, idle until a task completes.
   bool transfer_waiting_ = false;
   bool timer_waiting_ = false;
+  bool ack_waiting_ = false;
   std::vector<sim::FiberHandle> fibers_;
   ShardStats stats_;
 };

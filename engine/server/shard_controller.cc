@@ -1,6 +1,8 @@
 #include "engine/server/shard_controller.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "sim/assert.h"
 
@@ -48,13 +50,23 @@ std::string ShardController::request_id() {
 
 void ShardController::loop() {
   for (;;) {
-    reconcile();
+    const bool settled = reconcile();
     // Reconcile again soon after the view changes (a node joined or left).
-    membership_.wait_for_change(env_.sim().deadline_after(options_.controller_interval));
+    // Settled (holding exactly the shards it should), nothing is due before
+    // the next renewal: an idle cluster's controllers wake once a round.
+    sim::Duration wait = options_.controller_interval;
+    if (settled) {
+      wait = options_.renew_interval;
+      for (const auto& [id, held] : shards_) {
+        wait = std::min(wait, held.renewed_at + options_.renew_interval - env_.now());
+      }
+      wait = std::max(wait, options_.controller_interval);
+    }
+    membership_.wait_for_change(env_.sim().deadline_after(wait));
   }
 }
 
-void ShardController::reconcile() {
+bool ShardController::reconcile() {
   if (!membership_.has_view()) {
     // Cut off from the store: leases cannot be renewed; drop what expires.
     for (auto it = shards_.begin(); it != shards_.end();) {
@@ -62,8 +74,10 @@ void ShardController::reconcile() {
       if (env_.now() - it->second.renewed_at >= options_.lease) drop(it->first, "lease expired without a store");
       it = next;
     }
-    return;
+    return false;
   }
+  bool settled = true;
+  bool renewal_due = false;
   for (std::uint32_t shard_id = 0; shard_id < options_.shard_count; shard_id++) {
     const bool mine = router_.shard_owner(shard_id) == node_name_;
     auto held = shards_.find(shard_id);
@@ -75,14 +89,54 @@ void ShardController::reconcile() {
       held = shards_.end();
     }
     if (held == shards_.end()) {
-      if (mine) acquire(shard_id);
+      if (mine) {
+        acquire(shard_id);
+        settled = settled && shards_.contains(shard_id);
+      }
       continue;
     }
     if (!mine) {
       release(shard_id);
       continue;
     }
-    if (env_.now() - held->second.renewed_at >= options_.renew_interval) renew(shard_id, held->second);
+    if (env_.now() - held->second.renewed_at >= options_.renew_interval) renewal_due = true;
+  }
+  if (renewal_due) renew_all();
+  return settled;
+}
+
+void ShardController::renew_all() {
+  // Every shard it holds, in one mutation, due or not: after one round they
+  // all fall due together.
+  store::RenewShardsRequest request{request_id(), {}};
+  std::vector<std::pair<std::uint32_t, std::int64_t>> renewing;  // Shard id, range id.
+  for (const auto& [shard_id, held] : shards_) {
+    if (!held.shard->active()) continue;
+    const std::int64_t range_id = held.shard->range_id();
+    request.records.push_back(
+        store::ShardRecord{shard_id, range_id, node_name_, held.lease_epoch + 1, record_data(*held.shard)});
+    renewing.emplace_back(shard_id, range_id);
+  }
+  if (renewing.empty()) return;
+  DURO_ASSERT(renewing.size() <= store::kRenewShardsMax);
+  const sim::TimePoint sent_at = env_.now();
+  sim::Result<store::WriteReply> reply = router_.store<store::WriteReply>(store::kRenewShardsMethod, request);
+  for (const auto& [shard_id, range_id] : renewing) {
+    auto it = shards_.find(shard_id);
+    if (it == shards_.end() || it->second.shard->range_id() != range_id) continue;  // Dropped meanwhile.
+    if (!reply.ok()) {
+      if (env_.now() - it->second.renewed_at >= options_.lease) drop(shard_id, "lease expired: store unreachable");
+      continue;
+    }
+    if (reply.value().status != store::WriteStatus::kOk) {
+      // Some shard moved on, and with it the whole renewal: one by one
+      // tells which (rare: only after a takeover).
+      renew(shard_id, it->second);
+      continue;
+    }
+    it->second.renewed_at = sent_at;
+    it->second.lease_epoch++;
+    stats_.renewals++;
   }
 }
 

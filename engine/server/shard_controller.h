@@ -10,9 +10,14 @@
 //     the view, or an owner that has not renewed it for 3 leases. Then it
 //     loads the shard (Shard::start).
 //   - a shard it holds: it renews it every renew_interval, a CAS that keeps
-//     R and bumps lease_epoch. A renewal refused (the range moved on) loses
-//     the shard at once. One not renewed within `lease` of this node's own
-//     clock is dropped too: by then another node may have it.
+//     R and bumps lease_epoch; all of them in one store mutation
+//     (RenewShards), all or nothing. A renewal refused (the range moved on)
+//     loses the shard at once: when the joint one is refused, the shards are
+//     renewed one by one (UpdateShard) to tell which. One not renewed within
+//     `lease` of this node's own clock is dropped too: by then another node
+//     may have it.
+// Settled (holding exactly what it should), the controller wakes only for
+// the next renewal or a change of the view.
 //   - a shard it holds but should not (a node joined): it releases it —
 //     CAS to owner "" — so the new owner need not wait out the lease.
 // None of this is needed for safety: every write is fenced by the range
@@ -73,8 +78,10 @@ class ShardController {
   };
 
   void loop();
-  void reconcile();
+  // True when it holds exactly the shards the view gives it.
+  bool reconcile();
   void acquire(std::uint32_t shard_id);
+  void renew_all();
   void renew(std::uint32_t shard_id, Held& held);
   void release(std::uint32_t shard_id);
   void drop(std::uint32_t shard_id, const std::string& why);
@@ -89,7 +96,6 @@ class ShardController {
   std::map<std::uint32_t, Held> shards_;
   std::map<std::uint32_t, Watched> watched_;
   std::uint64_t request_seq_ = 0;
-  bool reconcile_requested_ = false;
   sim::FiberHandle fiber_;
   ShardControllerStats stats_;
 };

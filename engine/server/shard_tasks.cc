@@ -130,6 +130,7 @@ void Shard::run_transfer(std::int64_t task_id, TransferTaskInfo task) {
   if (!active_) return;
   transfer_pending_.erase(task_id);
   transfer_acks_.push_back(task_id);
+  if (ack_waiting_) wake(ack_waiter_);
   stats_.transfer_tasks_done++;
   if (transfer_waiting_) wake(transfer_waiter_);
 }
@@ -198,15 +199,27 @@ void Shard::run_timer(std::pair<std::int64_t, std::int64_t> key, TimerTaskInfo t
   if (!active_) return;
   if (done) {
     timer_acks_.emplace_back(sim::TimePoint{sim::Duration{key.first}}, key.second);
+    if (ack_waiting_) wake(ack_waiter_);
     stats_.timer_tasks_done++;
   }
   if (timer_waiting_) wake(timer_waiter_);
 }
 
 void Shard::ack_loop() {
+  sim::Simulator& sim = context_.env->sim();
   while (active_) {
+    if (transfer_acks_.empty() && timer_acks_.empty()) {
+      // Idle until a task completes: an idle shard's loop costs nothing
+      // (polling every ack_interval was a tenth of an idle cluster's events).
+      ack_waiter_ = sim.begin_wait();
+      ack_waiting_ = true;
+      sim.suspend(ack_waiter_, "completed tasks", sim::TimePoint::max());
+      ack_waiting_ = false;
+      if (!active_) return;
+    }
+    // Then gather for ack_interval: one call deletes many tasks.
     sim::this_fiber::sleep_for(context_.options->ack_interval);
-    if (transfer_acks_.empty() && timer_acks_.empty()) continue;
+    if (!active_) return;
     store::CompleteTasksRequest request;
     request.request_id = next_request_id();
     request.shard_id = shard_id_;

@@ -54,6 +54,7 @@ inline constexpr std::size_t kRequestIdsRemembered = 100'000;
 // RPC method names.
 inline constexpr const char* kGetShardMethod = "store.get_shard";
 inline constexpr const char* kUpdateShardMethod = "store.update_shard";
+inline constexpr const char* kRenewShardsMethod = "store.renew_shards";
 inline constexpr const char* kWriteMethod = "store.write";
 inline constexpr const char* kGetExecutionMethod = "store.get_execution";
 inline constexpr const char* kGetCurrentMethod = "store.get_current";
@@ -105,6 +106,22 @@ struct UpdateShardReply {
   ShardRecord current;  // The record after the call.
 };
 DURO_CODEC_FIELDS(UpdateShardReply, status, current);
+
+// Renews the leases of shards one owner holds, in one logged mutation: a
+// server renews all of its shards at once, one record per round instead of
+// one per shard (renewals were most of an idle cluster's log). Each record
+// replaces its shard's and must carry the shard's current range_id: a
+// renewal never takes a shard. All or nothing.
+inline constexpr std::size_t kRenewShardsMax = 1024;
+struct RenewShardsRequest {
+  std::string request_id;
+  std::vector<ShardRecord> records;  // Distinct shard ids; 1 to kRenewShardsMax of them.
+};
+DURO_CODEC_FIELDS(RenewShardsRequest, request_id, records);
+// Reply: WriteReply. kShardOwnershipLost if any shard's range_id moved on
+// (nothing renewed; the detail names the first such shard: renew one by one
+// with UpdateShard to learn the rest); kInvalid for no request id, no
+// records, too many, a shard twice, or a range_id that is not positive.
 
 // --- Executions -------------------------------------------------------------------
 

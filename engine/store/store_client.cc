@@ -14,6 +14,11 @@ sim::Result<UpdateShardReply> StoreClient::update_shard(const UpdateShardRequest
   return rpc_.call<UpdateShardReply>(store_, kUpdateShardMethod, request, timeout);
 }
 
+sim::Result<WriteReply> StoreClient::renew_shards(const RenewShardsRequest& request, sim::Duration timeout) {
+  DURO_ASSERT_MSG(!request.request_id.empty(), "RenewShards without a request id");
+  return rpc_.call<WriteReply>(store_, kRenewShardsMethod, request, timeout);
+}
+
 sim::Result<WriteReply> StoreClient::write(const WriteRequest& request, sim::Duration timeout) {
   DURO_ASSERT_MSG(!request.request_id.empty(), "Write without a request id");
   return rpc_.call<WriteReply>(store_, kWriteMethod, request, timeout);

@@ -41,6 +41,9 @@ class StoreClient {
   }
   sim::Result<UpdateShardReply> update_shard(const UpdateShardRequest& request, sim::Duration timeout);
 
+  sim::Result<WriteReply> renew_shards(const RenewShardsRequest& request) { return renew_shards(request, default_timeout_); }
+  sim::Result<WriteReply> renew_shards(const RenewShardsRequest& request, sim::Duration timeout);
+
   sim::Result<WriteReply> write(const WriteRequest& request) { return write(request, default_timeout_); }
   sim::Result<WriteReply> write(const WriteRequest& request, sim::Duration timeout);
 

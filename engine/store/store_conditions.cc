@@ -23,6 +23,20 @@ std::optional<std::string> invalid_update_shard(const UpdateShardRequest& reques
   return std::nullopt;
 }
 
+std::optional<std::string> invalid_renew_shards(const RenewShardsRequest& request) {
+  if (request.request_id.empty()) return "RenewShards without a request id";
+  if (request.records.empty()) return "RenewShards without records";
+  if (request.records.size() > kRenewShardsMax) {
+    return fmt::format("RenewShards of {} shards, above the bound of {}", request.records.size(), kRenewShardsMax);
+  }
+  std::set<std::uint32_t> shards;
+  for (const ShardRecord& record : request.records) {
+    if (record.range_id <= 0) return fmt::format("shard {}: range_id must be positive", record.shard_id);
+    if (!shards.insert(record.shard_id).second) return fmt::format("shard {} renewed twice", record.shard_id);
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> invalid_fencing(const std::string& request_id, std::int64_t range_id) {
   if (request_id.empty()) return "a write without a request id";
   if (range_id <= 0) return "range_id must be positive: take the shard first";
@@ -85,6 +99,7 @@ std::optional<std::string> invalid_reason(const StoreMutation& mutation) {
   if (const auto* complete = std::get_if<CompleteTasksRequest>(&mutation)) {
     return invalid_fencing(complete->request_id, complete->range_id);
   }
+  if (const auto* renew = std::get_if<RenewShardsRequest>(&mutation)) return invalid_renew_shards(*renew);
   return invalid_write(std::get<WriteRequest>(mutation));
 }
 

@@ -15,7 +15,7 @@
 //   2. kInvalid: the request contradicts itself (no request id, an append
 //      not starting at 1 on create, a key twice, a task id <= 0, ...);
 //   3. kShardOwnershipLost: Write and CompleteTasks are fenced by the
-//      shard's range_id;
+//      shard's range_id, RenewShards by each of its shards';
 //   4. kConditionFailed: every execution's version and next event id, every
 //      current-run expectation, UpdateShard's expected range_id.
 // Only a kOk outcome that is not a duplicate changes anything.
@@ -127,6 +127,15 @@ Outcome evaluate(const View& view, const StoreMutation& mutation,
     }
     outcome.shard = update->record;
     return outcome;
+  }
+
+  if (const auto* renew = std::get_if<RenewShardsRequest>(&mutation)) {
+    for (const ShardRecord& record : renew->records) {
+      if (auto failure = detail::fencing_failure(view.shard_record(record.shard_id), record.shard_id, record.range_id)) {
+        return detail::failed(WriteStatus::kShardOwnershipLost, std::move(*failure));
+      }
+    }
+    return Outcome{};
   }
 
   if (const auto* complete = std::get_if<CompleteTasksRequest>(&mutation)) {

@@ -87,6 +87,7 @@ LogStatus StoreLog::recover(StoreState& state) {
                                             decoded.value().last_sequence()));
     }
     state = std::move(decoded.value());
+    snapshot_bytes_ = bytes.size();
     generation_ = parsed->header.generation;
     last_sequence = parsed->header.last_sequence;
   }
@@ -108,11 +109,19 @@ LogStatus StoreLog::recover(StoreState& state) {
     if (LogStatus fresh = start_fresh_log(); !fresh.ok()) return fresh;
   } else {
     std::string bytes;
+    // Keeps the scan of the copy read_stable keeps: each scan checksums the
+    // whole log, and once is enough. Its batches point into the copy, so it
+    // is reused only if `bytes` holds that very buffer (a move keeps a heap
+    // buffer in place) and the copy was taken for checking out.
+    LogScan scan;
+    const char* scanned_data = nullptr;
     LogStatus read = read_stable(log_path_, bytes, [&](std::string_view copy) {
-      return !scan_log(copy, generation_, next_sequence_).damaged;
+      scan = scan_log(copy, generation_, next_sequence_);
+      scanned_data = copy.data();
+      return !scan.damaged;
     });
     if (!read.ok()) return read;
-    const LogScan scan = scan_log(bytes, generation_, next_sequence_);
+    if (scan.damaged || scanned_data != bytes.data()) scan = scan_log(bytes, generation_, next_sequence_);
     if (scan.corrupt()) {
       return LogStatus::corrupt(fmt::format(
           "{}: corrupt batch at offset {} ({}); the batch header at offset {} was written after it was durable",
@@ -267,6 +276,7 @@ LogStatus StoreLog::compact(const StoreState& state) {
   const std::string snapshot = encode_snapshot(next_generation, next_sequence_ - 1, image);
   image.clear();
   image.shrink_to_fit();
+  const std::uint64_t snapshot_bytes = snapshot.size();
   if (disk_.exists(kSnapshotTmpFile)) {
     if (sim::Result<void> r = disk_.remove(kSnapshotTmpFile); !r.ok()) return io(kSnapshotTmpFile, "remove", r.error());
   }
@@ -291,6 +301,7 @@ LogStatus StoreLog::compact(const StoreState& state) {
   const std::string old_path = std::exchange(log_path_, next_path);
   generation_ = next_generation;
   log_bytes_ = open.size();
+  snapshot_bytes_ = snapshot_bytes;
   stats_.compactions++;
   if (disk_.remove(old_path).ok()) point(kPointOldLogRemoved);
   return LogStatus{};

@@ -22,8 +22,14 @@
 // so the only safe continuation is to restart and recover from what is
 // durable.
 //
-// COMPACTION. When the log passes `compact_log_bytes`, the state is written
-// as a snapshot and a new log generation begins:
+// COMPACTION. When the log passes both `compact_log_bytes` and
+// `compact_snapshot_ratio` times the last snapshot, the state is written as
+// a snapshot and a new log generation begins. Relative to the state, so
+// that recovery (read the snapshot, replay the log) costs a bounded multiple
+// of the state's size, not of the store's whole past: a store whose log is
+// mostly overwrites (lease renewals) would otherwise replay each one at
+// every restart. The floor keeps a tiny state from compacting at every batch.
+// The steps:
 //   1. create store.log.<G+1>, append its open batch, fsync it;
 //   2. write store.snapshot.tmp (generation G+1, last sequence S), fsync it;
 //   3. rename it over store.snapshot, fsync the directory;
@@ -32,7 +38,8 @@
 // a log twice nor skips one: a crash before step 3 is durable leaves the old
 // snapshot naming log G (log G+1 is a leftover and is removed); after it,
 // the new snapshot naming G+1 (log G is a leftover). Between compactions the
-// log grows at most to compact_log_bytes plus one batch.
+// log grows at most to max(compact_log_bytes, compact_snapshot_ratio x the
+// snapshot's bytes) plus one batch.
 //
 // RECOVERY. Reads the snapshot (if any), then its log; replays every valid
 // batch; drops a torn tail (truncate + fsync); removes leftovers of an
@@ -55,8 +62,11 @@
 namespace duro::engine::store {
 
 struct StoreLogOptions {
-  // Compact once the log file passes this many bytes.
-  std::uint64_t compact_log_bytes = std::uint64_t{16} << 20;
+  // Compact once the log file passes this many bytes, and also
+  // compact_snapshot_ratio times the last snapshot's (see COMPACTION; a
+  // ratio of 0: the byte count alone, as tests that compact often use).
+  std::uint64_t compact_log_bytes = std::uint64_t{256} << 10;
+  std::uint64_t compact_snapshot_ratio = 4;
   // Reads of one file before recovery gives up on getting a stable copy.
   std::size_t read_attempts_max = 8;
   // The request-id table's bound for recovered states.
@@ -117,7 +127,9 @@ class StoreLog {
   // by encode_mutation, sequences next_sequence() on) and makes it durable.
   LogStatus commit(std::string_view payload, std::uint32_t record_count);
 
-  bool compaction_due() const noexcept { return log_bytes_ > options_.compact_log_bytes; }
+  bool compaction_due() const noexcept {
+    return log_bytes_ > options_.compact_log_bytes && log_bytes_ > options_.compact_snapshot_ratio * snapshot_bytes_;
+  }
   // Snapshots `state` (which must hold every committed record) and starts
   // the next log generation.
   LogStatus compact(const StoreState& state);
@@ -126,6 +138,8 @@ class StoreLog {
   std::uint64_t generation() const noexcept { return generation_; }
   std::uint64_t next_sequence() const noexcept { return next_sequence_; }
   std::uint64_t log_bytes() const noexcept { return log_bytes_; }
+  // The last snapshot's size, read or written; 0 before the first.
+  std::uint64_t snapshot_bytes() const noexcept { return snapshot_bytes_; }
   const StoreLogStats& stats() const noexcept { return stats_; }
 
  private:
@@ -145,6 +159,7 @@ class StoreLog {
   std::uint64_t generation_ = 0;
   std::uint64_t next_sequence_ = 1;
   std::uint64_t log_bytes_ = 0;
+  std::uint64_t snapshot_bytes_ = 0;
   bool recovered_ = false;
 };
 

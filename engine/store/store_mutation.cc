@@ -6,7 +6,8 @@ MutationKind mutation_kind(const StoreMutation& mutation) noexcept {
   switch (mutation.index()) {
     case 0: return MutationKind::kUpdateShard;
     case 1: return MutationKind::kWrite;
-    default: return MutationKind::kCompleteTasks;
+    case 2: return MutationKind::kCompleteTasks;
+    default: return MutationKind::kRenewShards;
   }
 }
 
@@ -15,6 +16,7 @@ const char* mutation_kind_name(MutationKind kind) noexcept {
     case MutationKind::kUpdateShard: return "UpdateShard";
     case MutationKind::kWrite: return "Write";
     case MutationKind::kCompleteTasks: return "CompleteTasks";
+    case MutationKind::kRenewShards: return "RenewShards";
   }
   return "Unknown";
 }
@@ -37,6 +39,7 @@ bool decode_mutation(sim::Decoder& decoder, StoreMutation& mutation) {
     case MutationKind::kUpdateShard: return decoder.read(mutation.emplace<UpdateShardRequest>());
     case MutationKind::kWrite: return decoder.read(mutation.emplace<WriteRequest>());
     case MutationKind::kCompleteTasks: return decoder.read(mutation.emplace<CompleteTasksRequest>());
+    case MutationKind::kRenewShards: return decoder.read(mutation.emplace<RenewShardsRequest>());
   }
   return decoder.fail_at(offset, "unknown mutation kind");
 }

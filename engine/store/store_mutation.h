@@ -1,12 +1,14 @@
 // A mutation of the store: one request that changes durable state, as the
 // log records it.
 //
-// Three requests change the store: UpdateShard, Write and CompleteTasks.
+// Four requests change the store: UpdateShard, Write, CompleteTasks and
+// RenewShards.
 // Each one that is applied becomes one log record, so that replaying the
 // log after a crash applies exactly the same requests in exactly the same
 // order. A record is the kind, then the request in the codec's format:
 //
-//   record = kind (varint: 1 UpdateShard, 2 Write, 3 CompleteTasks)
+//   record = kind (varint: 1 UpdateShard, 2 Write, 3 CompleteTasks,
+//                  4 RenewShards)
 //            request (sim/codec.h, the fields store_api.h lists)
 //
 // Records carry no checksum of their own: they travel inside a batch
@@ -23,9 +25,10 @@
 
 namespace duro::engine::store {
 
-using StoreMutation = std::variant<UpdateShardRequest, WriteRequest, CompleteTasksRequest>;
+using StoreMutation = std::variant<UpdateShardRequest, WriteRequest, CompleteTasksRequest, RenewShardsRequest>;
 
-enum class MutationKind : std::uint8_t { kUpdateShard = 1, kWrite = 2, kCompleteTasks = 3 };
+enum class MutationKind : std::uint8_t { kUpdateShard = 1, kWrite = 2, kCompleteTasks = 3, kRenewShards = 4 };
+inline constexpr MutationKind kMutationKindLast = MutationKind::kRenewShards;
 
 MutationKind mutation_kind(const StoreMutation& mutation) noexcept;
 const char* mutation_kind_name(MutationKind kind) noexcept;

@@ -41,6 +41,10 @@ void PendingWrites::add(const StoreMutation& mutation, const Outcome& outcome, s
   last_sequence_ = sequence;
   if (const auto* update = std::get_if<UpdateShardRequest>(&mutation)) {
     shards_.insert_or_assign(update->record.shard_id, Tagged<ShardRecord>{update->record, sequence});
+  } else if (const auto* renew = std::get_if<RenewShardsRequest>(&mutation)) {
+    for (const ShardRecord& record : renew->records) {
+      shards_.insert_or_assign(record.shard_id, Tagged<ShardRecord>{record, sequence});
+    }
   } else if (const auto* write = std::get_if<WriteRequest>(&mutation)) {
     // Mirrors StoreState::apply_write on the fields conditions read.
     for (const ExecutionKey& key : write->deletes) {

@@ -24,6 +24,7 @@ StoreService::StoreService(sim::Env& env, StoreOptions options)
       state_(options_.request_ids_max),
       pending_(state_),
       log_(env.disk(), StoreLogOptions{.compact_log_bytes = options_.compact_log_bytes,
+                                       .compact_snapshot_ratio = options_.compact_snapshot_ratio,
                                        .read_attempts_max = options_.read_attempts_max,
                                        .request_ids_max = options_.request_ids_max,
                                        .test_point = options_.test_point}) {
@@ -234,6 +235,12 @@ void StoreService::register_methods() {
     if (!outcome.ok()) return outcome.error();
     return outcome.value().write_reply();
   });
+  server.handle<RenewShardsRequest, WriteReply>(
+      kRenewShardsMethod, [this](const RenewShardsRequest& request) -> sim::Result<WriteReply> {
+        sim::Result<Outcome> outcome = submit(request);
+        if (!outcome.ok()) return outcome.error();
+        return outcome.value().write_reply();
+      });
   server.handle<CompleteTasksRequest, WriteReply>(
       kCompleteTasksMethod, [this](const CompleteTasksRequest& request) -> sim::Result<WriteReply> {
         sim::Result<Outcome> outcome = submit(request);

@@ -8,7 +8,7 @@
 // At boot it recovers its state from the node's disk (store_log.h), then
 // serves store_api.h's methods with a sim::RpcServer on kStorePort.
 //
-// WRITES (UpdateShard, Write, CompleteTasks) go through group commit:
+// WRITES (UpdateShard, RenewShards, Write, CompleteTasks) go through group commit:
 //   1. judged on arrival (store_conditions.h) against the acknowledged state
 //      plus every write still waiting for its fsync (store_pending.h);
 //   2. queued, in arrival order. One committer fiber takes everything queued
@@ -68,8 +68,10 @@ struct StoreOptions {
   // How long the committer waits for more writes before it starts a batch.
   // Zero: batches form only from what queues during the previous fsync.
   sim::Duration batch_delay{0};
-  // Snapshot and start a new log once the log passes this.
-  std::uint64_t compact_log_bytes = std::uint64_t{16} << 20;
+  // Snapshot and start a new log once the log passes this and
+  // compact_snapshot_ratio times the last snapshot (store_log.h, COMPACTION).
+  std::uint64_t compact_log_bytes = std::uint64_t{256} << 10;
+  std::uint64_t compact_snapshot_ratio = 4;
   std::size_t request_ids_max = kRequestIdsRemembered;
   std::size_t read_attempts_max = 8;
   ReadLimits read_limits{};

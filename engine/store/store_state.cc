@@ -31,7 +31,10 @@ Outcome StoreState::apply(const StoreMutation& mutation, DuplicateCheck duplicat
           apply_update_shard(request);
         } else if constexpr (std::is_same_v<Request, WriteRequest>) {
           apply_write(request);
+        } else if constexpr (std::is_same_v<Request, RenewShardsRequest>) {
+          for (const ShardRecord& record : request.records) shards_[record.shard_id] = record;
         } else {
+          static_assert(std::is_same_v<Request, CompleteTasksRequest>);
           apply_complete_tasks(request);
         }
       },
@@ -416,7 +419,7 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
       return decoder.error();
     }
     if (kind < static_cast<std::uint8_t>(MutationKind::kUpdateShard) ||
-        kind > static_cast<std::uint8_t>(MutationKind::kCompleteTasks)) {
+        kind > static_cast<std::uint8_t>(kMutationKindLast)) {
       return fail("unknown mutation kind in the request-id table");
     }
     entry.kind = static_cast<MutationKind>(kind);

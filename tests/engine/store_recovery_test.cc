@@ -137,6 +137,7 @@ TEST(StoreRecovery, AFlippedByteInTheDurableLogStopsTheStoreNamingFileAndOffset)
 TEST(StoreRecovery, ADamagedSnapshotOrAMissingLogStopsTheStore) {
   StoreOptions options;
   options.compact_log_bytes = 4 << 10;
+  options.compact_snapshot_ratio = 0;
   StoreTestWorld w(13, options, quiet_world(13));
   ASSERT_TRUE(w.wait_serving());
   ASSERT_EQ(write_runs(w, 0, 30), 30);
@@ -193,6 +194,7 @@ TEST(StoreRecovery, ACrashAtEveryStepOfCommitAndCompactionRecovers) {
       SCOPED_TRACE(std::string(point) + ", seed " + std::to_string(seed));
       StoreOptions options;
       options.compact_log_bytes = 3 << 10;
+      options.compact_snapshot_ratio = 0;
       int hits = 0;
       const int crash_at_hit = 1 + static_cast<int>(seed % 3);  // Not always the first compaction.
       StoreTestWorld* world = nullptr;

@@ -80,6 +80,57 @@ TEST_F(StoreStateTest, TakingAShardIsACompareAndSetOfItsRangeId) {
   EXPECT_EQ(state.get_shard(1).range_id, 1);
 }
 
+TEST_F(StoreStateTest, RenewingShardsTogetherIsAllOrNothingAndFencedByEachRangeId) {
+  ASSERT_TRUE(state.apply(take_shard(2, 0, "take-2")).applies());
+  ASSERT_TRUE(state.apply(take_shard(3, 0, "take-3")).applies());
+  const auto renewal = [](std::string id, std::vector<std::pair<std::uint32_t, std::int64_t>> shards) {
+    RenewShardsRequest request{std::move(id), {}};
+    for (const auto& [shard, range] : shards) request.records.push_back(ShardRecord{shard, range, "server-0", 5, "t"});
+    return request;
+  };
+  const std::uint64_t before = state.last_sequence();
+  ASSERT_TRUE(state.apply(renewal("renew-a", {{1, 1}, {2, 1}, {3, 1}})).applies());
+  EXPECT_EQ(state.last_sequence(), before + 1) << "one mutation, whatever the number of shards";
+  for (std::uint32_t shard = 1; shard <= 3; shard++) {
+    EXPECT_EQ(state.get_shard(shard).lease_epoch, 5U);
+    EXPECT_EQ(state.get_shard(shard).data, "t");
+  }
+  // Shard 2 moves on: a joint renewal holding it renews nothing at all.
+  ASSERT_TRUE(state.apply(take_shard(2, 1, "take-2b", "server-1")).applies());
+  RenewShardsRequest stale = renewal("renew-b", {{1, 1}, {2, 1}, {3, 1}});
+  stale.records[0].lease_epoch = 6;
+  const Outcome fenced = state.apply(stale);
+  EXPECT_EQ(fenced.status, WriteStatus::kShardOwnershipLost);
+  EXPECT_NE(fenced.detail.find("shard 2"), std::string::npos) << fenced.detail;
+  EXPECT_EQ(state.get_shard(1).lease_epoch, 5U);
+  EXPECT_EQ(state.get_shard(2).owner, "server-1");
+  // A renewal never takes a shard, and contradicts itself in these ways.
+  EXPECT_EQ(state.apply(renewal("renew-c", {{4, 1}})).status, WriteStatus::kShardOwnershipLost);
+  EXPECT_EQ(state.apply(renewal("", {{1, 1}})).status, WriteStatus::kInvalid);
+  EXPECT_EQ(state.apply(renewal("renew-d", {})).status, WriteStatus::kInvalid);
+  EXPECT_EQ(state.apply(renewal("renew-e", {{1, 1}, {1, 1}})).status, WriteStatus::kInvalid);
+  EXPECT_EQ(state.apply(renewal("renew-f", {{4, 0}})).status, WriteStatus::kInvalid);
+  std::vector<std::pair<std::uint32_t, std::int64_t>> too_many;
+  for (std::uint32_t shard = 0; shard <= kRenewShardsMax; shard++) too_many.emplace_back(shard, 1);
+  EXPECT_EQ(state.apply(renewal("renew-g", too_many)).status, WriteStatus::kInvalid);
+  // A retry of the applied one: its first outcome, nothing applied again.
+  const std::uint64_t settled = state.last_sequence();
+  EXPECT_TRUE(state.apply(renewal("renew-a", {{1, 1}})).duplicate);
+  EXPECT_EQ(state.last_sequence(), settled);
+  // The log record round-trips, and the snapshot keeps its request id.
+  std::string record;
+  encode_mutation(record, renewal("renew-h", {{1, 1}, {3, 1}}));
+  sim::Decoder decoder(record);
+  StoreMutation decoded;
+  ASSERT_TRUE(decode_mutation(decoder, decoded));
+  EXPECT_EQ(std::get<RenewShardsRequest>(decoded).records.size(), 2U);
+  std::string image;
+  state.encode(image);
+  sim::Result<StoreState> restored = StoreState::decode(image);
+  ASSERT_TRUE(restored.ok()) << restored.error().message;
+  EXPECT_EQ(restored.value().remembered("renew-a")->kind, MutationKind::kRenewShards);
+}
+
 TEST_F(StoreStateTest, WritesAreFencedByTheShardsRangeId) {
   ASSERT_TRUE(state.apply(write_request("w1", 1, 1, {run_write("wf", "r1", 0, 1, 3)})).applies());
   ASSERT_TRUE(state.apply(take_shard(1, 1, "take-2", "server-1")).applies());
@@ -344,6 +395,15 @@ StoreMutation random_mutation(std::uint64_t index) {
   if (kind == 0) {
     UpdateShardRequest request = take_shard(shard, range, std::move(id));
     request.record.range_id = range + *rc::gen::inRange<std::int64_t>(0, 2);
+    return request;
+  }
+  if (kind == 9) {
+    RenewShardsRequest request{std::move(id), {}};
+    for (std::uint32_t renewed = 1; renewed <= 3; renewed++) {
+      if (renewed == shard || *rc::gen::inRange(0, 2) == 0) {
+        request.records.push_back(ShardRecord{renewed, std::max<std::int64_t>(range, 1), "server-0", index, ""});
+      }
+    }
     return request;
   }
   if (kind == 1) {

@@ -115,6 +115,7 @@ class Harness {
   static StoreOptions options() {
     StoreOptions options;
     options.compact_log_bytes = 6 << 10;  // Compact often: crashes land in compactions.
+    options.compact_snapshot_ratio = 0;
     options.restart_delay = 20ms;
     return options;
   }
