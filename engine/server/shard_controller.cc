@@ -106,12 +106,20 @@ bool ShardController::reconcile() {
 }
 
 void ShardController::renew_all() {
-  // Every shard it holds, in one mutation, due or not: after one round they
-  // all fall due together.
+  // Every shard it holds, due or not: after one round they all fall due
+  // together.
+  std::vector<std::uint32_t> shard_ids;
+  for (const auto& [shard_id, held] : shards_) {
+    if (held.shard->active()) shard_ids.push_back(shard_id);
+  }
+  renew(shard_ids);
+}
+
+void ShardController::renew(const std::vector<std::uint32_t>& shard_ids) {
   store::RenewShardsRequest request{request_id(), {}};
   std::vector<std::pair<std::uint32_t, std::int64_t>> renewing;  // Shard id, range id.
-  for (const auto& [shard_id, held] : shards_) {
-    if (!held.shard->active()) continue;
+  for (const std::uint32_t shard_id : shard_ids) {
+    const Held& held = shards_.at(shard_id);
     const std::int64_t range_id = held.shard->range_id();
     request.records.push_back(
         store::ShardRecord{shard_id, range_id, node_name_, held.lease_epoch + 1, record_data(*held.shard)});
@@ -129,9 +137,14 @@ void ShardController::renew_all() {
       continue;
     }
     if (reply.value().status != store::WriteStatus::kOk) {
-      // Some shard moved on, and with it the whole renewal: one by one
-      // tells which (rare: only after a takeover).
-      renew(shard_id, it->second);
+      if (renewing.size() == 1) {
+        drop(shard_id, "ShardOwnershipLost: " + reply.value().detail);
+        stats_.lost++;
+      } else {
+        // Some shard moved on, and with it the whole renewal: one by one
+        // tells which (rare: only after a takeover).
+        renew({shard_id});
+      }
       continue;
     }
     it->second.renewed_at = sent_at;
@@ -189,30 +202,6 @@ void ShardController::acquire(std::uint32_t shard_id) {
   }
   stats_.acquired++;
   log_("acquired shard " + std::to_string(shard_id) + " at range " + std::to_string(range_id));
-}
-
-void ShardController::renew(std::uint32_t shard_id, Held& held) {
-  const std::int64_t range_id = held.shard->range_id();
-  const sim::TimePoint sent_at = env_.now();
-  store::UpdateShardRequest update{
-      request_id(), range_id,
-      store::ShardRecord{shard_id, range_id, node_name_, held.lease_epoch + 1, record_data(*held.shard)}};
-  sim::Result<store::UpdateShardReply> reply =
-      router_.store<store::UpdateShardReply>(store::kUpdateShardMethod, update);
-  auto it = shards_.find(shard_id);
-  if (it == shards_.end() || it->second.shard->range_id() != range_id) return;  // Dropped meanwhile.
-  if (!reply.ok()) {
-    if (env_.now() - it->second.renewed_at >= options_.lease) drop(shard_id, "lease expired: store unreachable");
-    return;
-  }
-  if (reply.value().status != store::WriteStatus::kOk) {
-    drop(shard_id, "ShardOwnershipLost: taken at range " + std::to_string(reply.value().current.range_id));
-    stats_.lost++;
-    return;
-  }
-  it->second.renewed_at = sent_at;
-  it->second.lease_epoch++;
-  stats_.renewals++;
 }
 
 void ShardController::release(std::uint32_t shard_id) {

@@ -13,7 +13,7 @@
 //     R and bumps lease_epoch; all of them in one store mutation
 //     (RenewShards), all or nothing. A renewal refused (the range moved on)
 //     loses the shard at once: when the joint one is refused, the shards are
-//     renewed one by one (UpdateShard) to tell which. One not renewed within
+//     renewed one by one to tell which. One not renewed within
 //     `lease` of this node's own clock is dropped too: by then another node
 //     may have it.
 // Settled (holding exactly what it should), the controller wakes only for
@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/server/membership.h"
 #include "engine/server/router.h"
@@ -82,7 +83,9 @@ class ShardController {
   bool reconcile();
   void acquire(std::uint32_t shard_id);
   void renew_all();
-  void renew(std::uint32_t shard_id, Held& held);
+  // Renews these held shards in one mutation; when it is refused, each on
+  // its own, and a shard whose own renewal is refused is lost.
+  void renew(const std::vector<std::uint32_t>& shard_ids);
   void release(std::uint32_t shard_id);
   void drop(std::uint32_t shard_id, const std::string& why);
   std::string request_id();

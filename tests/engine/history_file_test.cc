@@ -163,14 +163,18 @@ TEST(HistoryFile, EveryTruncationIsAnError) {
   }
 }
 
-RC_GTEST_PROP(HistoryFile, AnyFlippedBitIsAnError, ()) {
-  std::string bytes = encode_history_file(small_file());
+RC_GTEST_PROP(HistoryFile, AnyFlippedBitIsAnErrorOrChangesNothing, ()) {
+  const std::string original = encode_history_file(small_file());
+  std::string bytes = original;
   const std::size_t at = *rc::gen::inRange<std::size_t>(0, bytes.size());
   const int bit = *rc::gen::inRange(0, 8);
   bytes[at] = static_cast<char>(bytes[at] ^ (1 << bit));
   sim::Result<HistoryFile> decoded = decode_history_file(bytes);
-  // zstd's checksum or ours catches it, wherever it lands.
-  RC_ASSERT(!decoded.ok());
+  // zstd's checksum or ours catches it, wherever it lands, unless it lands
+  // on a bit the decoder ignores (padding in an entropy-coded bitstream: a
+  // one-in-a-hundred draw here); then it decodes to the very same history.
+  // Never a different one.
+  if (decoded.ok()) RC_ASSERT(encode_history_file(decoded.value()) == original);
 }
 
 }  // namespace history_file_test
