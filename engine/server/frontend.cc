@@ -1,5 +1,7 @@
 #include "engine/server/frontend.h"
 
+#include <algorithm>
+
 #include "engine/server/internal_api.h"
 
 namespace duro::engine {
@@ -71,9 +73,11 @@ void Frontend::register_methods(sim::RpcServer& server) {
       kGetWorkflowExecutionResult,
       [this](const GetWorkflowExecutionResultRequest& request) -> sim::Result<GetWorkflowExecutionResultReply> {
         if (request.execution.workflow_id.empty()) return Error{ErrorCode::kInvalidArgument, "BadRequest: no workflow id"};
+        // A long poll: each try waits as long as the history side may.
+        const sim::Duration wait = std::clamp(request.wait, sim::Duration{0}, options_.long_poll_wait);
         return router_.history<GetWorkflowExecutionResultReply>(
             request.execution.workflow_id, kHistoryResult, request,
-            env_.sim().deadline_after(std::min(request.wait, options_.long_poll_wait) + 2 * options_.rpc_timeout));
+            env_.sim().deadline_after(wait + 2 * options_.rpc_timeout), true, wait + options_.rpc_timeout);
       });
   server.handle<PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueReply>(
       kPollWorkflowTaskQueue,

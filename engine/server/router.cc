@@ -51,7 +51,8 @@ sim::Result<std::string> Router::call_node(std::string_view node_name, std::stri
 }
 
 sim::Result<std::string> Router::call(const std::string& key, std::string_view method, const std::string& payload,
-                                      sim::TimePoint deadline, bool retry) {
+                                      sim::TimePoint deadline, bool retry, sim::Duration try_timeout) {
+  if (try_timeout <= sim::Duration{0}) try_timeout = options_.rpc_timeout;
   sim::Duration backoff = kBackoffInitial;
   sim::Error last{sim::ErrorCode::kUnavailable, "no live server owns " + key};
   for (int attempt = 0; attempt < kAttemptsMax; attempt++) {
@@ -60,7 +61,7 @@ sim::Result<std::string> Router::call(const std::string& key, std::string_view m
     const std::string owner = membership_.owner_of(key);
     if (!owner.empty()) {
       // Each try leaves time for another, unless it is a long poll.
-      const sim::TimePoint try_deadline = retry ? std::min(deadline, now + options_.rpc_timeout) : deadline;
+      const sim::TimePoint try_deadline = retry ? std::min(deadline, now + try_timeout) : deadline;
       sim::Result<std::string> reply = call_node(owner, method, payload, try_deadline);
       if (reply.ok() || !retry || !retryable(reply.error())) return reply;
       last = reply.error();

@@ -11,8 +11,11 @@
 // fixed address.
 //
 // Retrying is safe because every call the router makes is idempotent on
-// the other side (request ids, task tokens); calls that are not (a long
-// poll) are made with retries off.
+// the other side (request ids, task tokens); calls that are not (a task
+// queue poll, which may be handed a task) are made with retries off. Each
+// try lasts rpc_timeout, or `try_timeout` for a call that waits on purpose
+// (a result long poll): otherwise the router would give up on a waiting
+// call and send another, which waits beside it.
 #pragma once
 
 #include <cstdint>
@@ -38,17 +41,19 @@ class Router {
   static std::string shard_key(std::uint32_t shard);
   static std::string task_queue_key(const TaskQueue& task_queue);
 
-  // Calls `method` on the owner of the workflow's shard.
+  // Calls `method` on the owner of the workflow's shard. `try_timeout`: how
+  // long one try may take (zero: options' rpc_timeout).
   template <typename Response, typename Request>
   sim::Result<Response> history(std::string_view workflow_id, std::string_view method, const Request& request,
-                                sim::TimePoint deadline, bool retry = true) {
-    return decoded<Response>(call(shard_key(shard_for(workflow_id)), method, sim::encode(request), deadline, retry));
+                                sim::TimePoint deadline, bool retry = true, sim::Duration try_timeout = {}) {
+    return decoded<Response>(
+        call(shard_key(shard_for(workflow_id)), method, sim::encode(request), deadline, retry, try_timeout));
   }
   // Calls `method` on the owner of the task queue.
   template <typename Response, typename Request>
   sim::Result<Response> matching(const TaskQueue& task_queue, std::string_view method, const Request& request,
                                  sim::TimePoint deadline, bool retry = true) {
-    return decoded<Response>(call(task_queue_key(task_queue), method, sim::encode(request), deadline, retry));
+    return decoded<Response>(call(task_queue_key(task_queue), method, sim::encode(request), deadline, retry, {}));
   }
   // Calls `method` on the named node.
   template <typename Response, typename Request>
@@ -71,7 +76,7 @@ class Router {
     return sim::decode<Response>(bytes.value());
   }
   sim::Result<std::string> call(const std::string& key, std::string_view method, const std::string& payload,
-                                sim::TimePoint deadline, bool retry);
+                                sim::TimePoint deadline, bool retry, sim::Duration try_timeout);
   sim::Result<std::string> call_node(std::string_view node_name, std::string_view method, const std::string& payload,
                                      sim::TimePoint deadline);
 
