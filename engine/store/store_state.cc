@@ -1,12 +1,13 @@
 #include "engine/store/store_state.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace duro::engine::store {
 namespace {
 
 // The snapshot image's own version, inside the snapshot file's framing.
-constexpr std::uint32_t kImageFormat = 1;
+constexpr std::uint32_t kImageFormat = 2;
 
 std::uint32_t clamp_limit(std::uint32_t requested, const ReadLimits& limits) {
   return std::min(requested, limits.items_max);
@@ -16,6 +17,28 @@ std::uint32_t clamp_limit(std::uint32_t requested, const ReadLimits& limits) {
 
 StoreState::StoreState(std::size_t request_ids_max) : request_ids_max_(request_ids_max) {
   DURO_ASSERT(request_ids_max > 0);
+}
+
+StoreState::StoreState(const StoreState& other)
+    : request_ids_max_(other.request_ids_max_),
+      last_sequence_(other.last_sequence_),
+      shards_(other.shards_),
+      executions_(other.executions_),
+      currents_(other.currents_),
+      transfer_tasks_(other.transfer_tasks_),
+      timer_tasks_(other.timer_tasks_),
+      request_ids_(other.request_ids_) {
+  // Bounded by other's order, itself bounded by request_ids_max_.
+  for (const auto& [sequence, entry] : other.request_id_order_) {
+    auto mine = request_ids_.find(entry->first);
+    DURO_ASSERT(mine != request_ids_.end());
+    request_id_order_.emplace_back(sequence, mine);
+  }
+}
+
+StoreState& StoreState::operator=(const StoreState& other) {
+  if (this != &other) *this = StoreState(other);
+  return *this;
 }
 
 // --- Mutations -------------------------------------------------------------------
@@ -100,13 +123,13 @@ void StoreState::apply_complete_tasks(const CompleteTasksRequest& request) {
 
 void StoreState::remember(const std::string& request_id, RememberedRequest remembered) {
   const std::uint64_t sequence = remembered.sequence;
-  request_ids_.insert_or_assign(request_id, std::move(remembered));
-  request_id_order_.emplace_back(sequence, request_id);
+  DURO_ASSERT(request_id_order_.empty() || request_id_order_.back().first < sequence);
+  auto entry = request_ids_.insert_or_assign(request_id, std::move(remembered)).first;
+  request_id_order_.emplace_back(sequence, entry);
   // Each pass removes one entry: at most one pass per entry ever added.
   while (request_id_order_.size() > request_ids_max_) {
-    const auto& [oldest_sequence, oldest_id] = request_id_order_.front();
-    auto found = request_ids_.find(oldest_id);
-    if (found != request_ids_.end() && found->second.sequence == oldest_sequence) request_ids_.erase(found);
+    const auto [oldest_sequence, oldest] = request_id_order_.front();
+    if (oldest->second.sequence == oldest_sequence) request_ids_.erase(oldest);
     request_id_order_.pop_front();
   }
   DURO_ASSERT(request_ids_.size() <= request_id_order_.size());
@@ -249,7 +272,8 @@ std::size_t StoreState::timer_task_count() const noexcept {
 //           currents:    count, CurrentRecord ...                   (ascending workflow id)
 //           transfers:   count, { shard_id, TransferTask } ...      (ascending (shard, id))
 //           timers:      count, { shard_id, TimerTask } ...         (ascending (shard, fire, id))
-//           request ids: count, { id, kind, sequence, ShardRecord } (ascending sequence)
+//           request ids: count, { id, kind, sequence, ShardRecord } (ascending id;
+//                        the sequences give the eviction order back)
 //
 // Decoding checks every invariant the state keeps (keys strictly
 // ascending, histories without gaps, sequences in range), so an image that
@@ -291,21 +315,14 @@ void StoreState::encode(std::string& output) const {
       encoder.write(task);
     }
   }
-  // In the order of application, which is the order of eviction.
-  std::size_t live = 0;
-  for (const auto& [sequence, id] : request_id_order_) {
-    const RememberedRequest* entry = remembered(id);
-    if (entry != nullptr && entry->sequence == sequence) live++;
-  }
-  DURO_ASSERT(live == request_ids_.size());
-  encoder.write_count(live);
-  for (const auto& [sequence, id] : request_id_order_) {
-    const RememberedRequest* entry = remembered(id);
-    if (entry == nullptr || entry->sequence != sequence) continue;
+  // In the table's order (by id), so that decoding inserts each at the
+  // end; the sequences give back the order of eviction.
+  encoder.write_count(request_ids_.size());
+  for (const auto& [id, entry] : request_ids_) {
     encoder.write(id);
-    encoder.write(static_cast<std::uint8_t>(entry->kind));
-    encoder.write(entry->sequence);
-    encoder.write(entry->shard);
+    encoder.write(static_cast<std::uint8_t>(entry.kind));
+    encoder.write(entry.sequence);
+    encoder.write(entry.shard);
   }
 }
 
@@ -410,7 +427,8 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
   }
 
   if (!decoder.read_count(count, 1)) return decoder.error();
-  std::uint64_t previous_sequence = 0;
+  std::vector<std::pair<std::uint64_t, RequestIds::iterator>> order;
+  order.reserve(count);
   for (std::size_t i = 0; i < count; i++) {
     std::string id;
     std::uint8_t kind = 0;
@@ -423,13 +441,24 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
       return fail("unknown mutation kind in the request-id table");
     }
     entry.kind = static_cast<MutationKind>(kind);
-    if (entry.sequence <= previous_sequence || entry.sequence > state.last_sequence_) {
+    if (entry.sequence == 0 || entry.sequence > state.last_sequence_) {
+      return fail("request-id table: a sequence out of range");
+    }
+    if (!state.request_ids_.empty() && state.request_ids_.rbegin()->first >= id) {
       return fail("request-id table out of order");
     }
-    if (state.request_ids_.contains(id)) return fail("request id twice in the table");
-    previous_sequence = entry.sequence;
-    state.remember(id, std::move(entry));
+    const std::uint64_t sequence = entry.sequence;
+    order.emplace_back(sequence, state.request_ids_.emplace_hint(state.request_ids_.end(), std::move(id), std::move(entry)));
   }
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (std::size_t i = 1; i < order.size(); i++) {
+    if (order[i - 1].first == order[i].first) return fail("request-id table: two ids of one sequence");
+  }
+  // A table above request_ids_max (the bound shrank between runs) loses
+  // its oldest ids.
+  const std::size_t evicted = order.size() > request_ids_max ? order.size() - request_ids_max : 0;
+  for (std::size_t i = 0; i < evicted; i++) state.request_ids_.erase(order[i].second);
+  state.request_id_order_.assign(order.begin() + static_cast<std::ptrdiff_t>(evicted), order.end());
   if (!decoder.finish()) return decoder.error();
   return state;
 }

@@ -263,6 +263,35 @@ TEST(StoreState, TheRequestIdTableForgetsTheOldestBeyondItsBound) {
   EXPECT_FALSE(state.apply(write_request("w0", 1, 1)).duplicate) << "forgotten: applied again";
 }
 
+TEST(StoreState, TheRequestIdTablesEvictionOrderSurvivesSnapshotsAndCopies) {
+  // Ids applied in an order unlike their sorting ("take", "z", "m", "a"):
+  // the image keeps them by id, eviction must still go by application.
+  StoreState state(4);
+  ASSERT_TRUE(state.apply(take_shard(1, 0, "take")).applies());
+  for (const char* id : {"z", "m", "a"}) ASSERT_TRUE(state.apply(write_request(id, 1, 1)).applies());
+  std::string image;
+  state.encode(image);
+  sim::Result<StoreState> decoded = StoreState::decode(image, 4);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  StoreState copy = state;
+  for (StoreState* each : {&decoded.value(), &copy, &state}) {
+    ASSERT_TRUE(each->apply(write_request("b", 1, 1)).applies());
+    EXPECT_EQ(each->remembered("take"), nullptr) << "the first applied goes first";
+    ASSERT_TRUE(each->apply(write_request("c", 1, 1)).applies());
+    EXPECT_EQ(each->remembered("z"), nullptr);
+    EXPECT_NE(each->remembered("a"), nullptr);
+    EXPECT_NE(each->remembered("m"), nullptr);
+  }
+  EXPECT_EQ(decoded.value(), state);
+  EXPECT_EQ(copy, state);
+  // Decoded under a smaller bound, it keeps the newest.
+  sim::Result<StoreState> smaller = StoreState::decode(image, 2);
+  ASSERT_TRUE(smaller.ok()) << smaller.error().message;
+  EXPECT_EQ(smaller.value().remembered_count(), 2U);
+  EXPECT_NE(smaller.value().remembered("m"), nullptr);
+  EXPECT_NE(smaller.value().remembered("a"), nullptr);
+}
+
 TEST_F(StoreStateTest, ReadsHistoryInWholeBatchesFromTheOneHoldingTheEvent) {
   ASSERT_TRUE(state.apply(write_request("a", 1, 1, {run_write("wf", "r", 0, 1, 3)})).applies());
   ASSERT_TRUE(state.apply(write_request("b", 1, 1, {run_write("wf", "r", 1, 4, 2)})).applies());
