@@ -1,8 +1,9 @@
-// Shard fencing: an owner that is cut off keeps believing in its lease (its
-// clock is set back, so the lease looks fresh), while another server takes
-// the shard. Everything the old owner sent meanwhile reaches the store after
-// the takeover, and is refused; no history forks, and every workflow still
-// completes.
+// Shard fencing and leases. An owner that is cut off keeps believing in its
+// lease (its clock is set back, so the lease looks fresh), while another
+// server takes the shard. Everything the old owner sent meanwhile reaches
+// the store after the takeover, and is refused; no history forks, and every
+// workflow still completes. And a shard taken behind its owner's back fails
+// the owner's joint renewal (RenewShards): it loses that shard alone.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "engine/history/history_validator.h"
 #include "engine/server/server_node.h"
+#include "engine/store/store_client.h"
 #include "engine/store/store_service.h"
 #include "engine/testing/raw_worker.h"
 #include "engine/testing/sequential_decider.h"
@@ -114,6 +116,70 @@ TEST(EngineFencing, ACutOffOwnerWithASkewedClockCannotWriteAfterTheShardMoves) {
   // The old owner's held writes (and its shard renewals) reached the store
   // after the takeover, and were refused.
   EXPECT_GT(store_process()->stats().write_failures, refused_before);
+}
+
+// A node that writes to the store directly, behind the servers' backs.
+struct StoreThief : sim::Process {
+  std::unique_ptr<sim::RpcClient> rpc;
+  std::unique_ptr<store::StoreClient> store;
+};
+
+TEST(EngineFencing, AShardTakenBehindItsOwnersBackIsLostAloneAtTheNextJointRenewal) {
+  sim::World world({.seed = 12});
+  const sim::NodeId store_node = world.add_node("store", [](sim::Env& env) { return store::boot_store(env); });
+  ServerOptions options;
+  options.store_address = world.env(store_node).address();
+  options.shard_count = 6;
+  std::vector<sim::NodeId> servers;
+  for (int i = 1; i <= 2; i++) servers.push_back(world.add_node("server-" + std::to_string(i), server_boot(options)));
+  const sim::NodeId thief_node = world.add_node("thief", [&](sim::Env& env) -> std::unique_ptr<sim::Process> {
+    auto process = std::make_unique<StoreThief>();
+    process->rpc = std::make_unique<sim::RpcClient>(env.network(), env.node(), 7600);
+    process->store = std::make_unique<store::StoreClient>(*process->rpc,
+                                                          env.network().endpoint(store_node, store::kStorePort));
+    return process;
+  });
+  auto controller = [&](sim::NodeId node) -> ShardController& {
+    return dynamic_cast<ServerNode*>(world.sim().process(node))->shards();
+  };
+  world.run_for(10s);
+  // The server holding more shards; each of its shards' range now.
+  const sim::NodeId owner = controller(servers[0]).owned() >= controller(servers[1]).owned() ? servers[0] : servers[1];
+  std::map<std::uint32_t, std::int64_t> ranges;
+  for (std::uint32_t id = 0; id < options.shard_count; id++) {
+    if (const auto shard = controller(owner).shard(id)) ranges[id] = shard->range_id();
+  }
+  ASSERT_GE(ranges.size(), 2U) << "the owner must renew several shards at once";
+  const std::uint32_t stolen = ranges.begin()->first;
+  const ShardControllerStats before = controller(owner).stats();
+  ASSERT_EQ(before.lost, 0U);
+
+  // Take one of them at the store: the next joint renewal must fail, and
+  // only that shard be lost.
+  bool taken = false;
+  world.sim().spawn(thief_node, "steal", [&] {
+    auto* thief = dynamic_cast<StoreThief*>(world.sim().process(thief_node));
+    store::UpdateShardRequest take{"steal-1", ranges.at(stolen),
+                                   store::ShardRecord{stolen, ranges.at(stolen) + 1, "thief", 0, ""}};
+    sim::Result<store::UpdateShardReply> reply = thief->store->update_shard(take, 2s);
+    taken = reply.ok() && reply.value().status == store::WriteStatus::kOk;
+  });
+  world.run_for(options.renew_interval + 1s);
+  ASSERT_TRUE(taken);
+  const ShardControllerStats after = controller(owner).stats();
+  EXPECT_EQ(after.lost, 1U) << "exactly the stolen shard is lost";
+  EXPECT_GE(after.renewals, before.renewals + ranges.size() - 1) << "the others were renewed one by one";
+  for (const auto& [id, range] : ranges) {
+    if (id == stolen) continue;
+    const auto shard = controller(owner).shard(id);
+    ASSERT_NE(shard, nullptr) << "shard " << id << " was dropped with the stolen one";
+    EXPECT_EQ(shard->range_id(), range) << "shard " << id << " was kept, not taken again";
+  }
+  // The thief is no member: the shard's rightful owner takes it back.
+  world.run_for(10s);
+  const auto back = controller(owner).shard(stolen);
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->range_id(), ranges.at(stolen) + 2);
 }
 
 }  // namespace
