@@ -71,41 +71,35 @@ constexpr int kOTmpFile = 020200000;
 bool takes_mode(int flags) { return (flags & kOCreat) != 0 || (flags & kOTmpFile) == kOTmpFile; }
 }  // namespace
 
+// Declares `mode`: the variadic argument after `flags` (its last named
+// parameter), or 0 when the call passed none. A macro: va_start must run in
+// the variadic function itself.
+#define DURO_READ_MODE(flags)      \
+  unsigned mode = 0;               \
+  if (takes_mode(flags)) {         \
+    va_list args;                  \
+    va_start(args, flags);         \
+    mode = va_arg(args, unsigned); \
+    va_end(args);                  \
+  }
+
 extern "C" int open(const char* path, int flags, ...) {
   check("open");
-  unsigned mode = 0;
-  if (takes_mode(flags)) {
-    va_list args;
-    va_start(args, flags);
-    mode = va_arg(args, unsigned);
-    va_end(args);
-  }
+  DURO_READ_MODE(flags);
   static int (*real)(const char*, int, ...) = nullptr;
   return next("open", real)(path, flags, mode);
 }
 
 extern "C" int open64(const char* path, int flags, ...) {
   check("open64");
-  unsigned mode = 0;
-  if (takes_mode(flags)) {
-    va_list args;
-    va_start(args, flags);
-    mode = va_arg(args, unsigned);
-    va_end(args);
-  }
+  DURO_READ_MODE(flags);
   static int (*real)(const char*, int, ...) = nullptr;
   return next("open64", real)(path, flags, mode);
 }
 
 extern "C" int openat(int directory, const char* path, int flags, ...) {
   check("openat");
-  unsigned mode = 0;
-  if (takes_mode(flags)) {
-    va_list args;
-    va_start(args, flags);
-    mode = va_arg(args, unsigned);
-    va_end(args);
-  }
+  DURO_READ_MODE(flags);
   static int (*real)(int, const char*, int, ...) = nullptr;
   return next("openat", real)(directory, path, flags, mode);
 }

@@ -4,6 +4,10 @@
 // call through.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <ctime>
 #include <string>
@@ -52,6 +56,26 @@ TEST(DeterminismGuard, OutsideWorkflowCodeEveryCallGoesThroughUnrecorded) {
   EXPECT_GT(now.tv_sec, 0) << "forwarded to the real clock";
   EXPECT_GT(std::chrono::system_clock::now().time_since_epoch().count(), 0);
   arm_determinism_guard(false);
+  EXPECT_TRUE(take_guard_findings().empty());
+}
+
+TEST(DeterminismGuard, OpenForwardsItsOptionalModeOnlyWhenItMayCreate) {
+  arm_determinism_guard(true);
+  const std::string path = ::testing::TempDir() + "duro-guard-open-" + std::to_string(::getpid());
+  ::unlink(path.c_str());
+  const mode_t umask_before = ::umask(0);  // The file gets exactly the mode passed.
+  const int created = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0604);
+  ::umask(umask_before);
+  ASSERT_GE(created, 0);
+  ::close(created);
+  struct stat info {};
+  ASSERT_EQ(::stat(path.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0604U) << "the mode reached the real open";
+  const int read_only = ::openat(AT_FDCWD, path.c_str(), O_RDONLY);
+  EXPECT_GE(read_only, 0);
+  if (read_only >= 0) ::close(read_only);
+  arm_determinism_guard(false);
+  ::unlink(path.c_str());
   EXPECT_TRUE(take_guard_findings().empty());
 }
 
