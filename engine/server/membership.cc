@@ -91,11 +91,17 @@ sim::Result<void> Membership::refresh() {
   }
   heartbeat_seq_applied_ = seq;
   last_ok_ = sent_at;
-  apply(std::move(reply).value().members);
+  apply(std::move(reply).value());
   return {};
 }
 
-void Membership::apply(std::vector<store::Member> members) {
+void Membership::apply(store::HeartbeatReply reply) {
+  // The store had listened for `listening` when it answered, some time
+  // before now: counting the rest of the ttl from now errs late, never
+  // early.
+  const sim::Duration unheard = std::max(sim::Duration{0}, options_.ttl - reply.listening);
+  complete_at_ = env_.sim().now() + unheard;
+  std::vector<store::Member> members = std::move(reply.members);
   // The store sends them sorted and unique; normalize anyway, since the
   // lookups below depend on it and the bytes came over a network.
   std::sort(members.begin(), members.end(), [](const store::Member& a, const store::Member& b) {
@@ -143,6 +149,8 @@ const store::Member* Membership::find(std::string_view node) const {
 }
 
 bool Membership::alive(std::string_view node) const { return find(node) != nullptr; }
+
+bool Membership::complete() const { return has_view_ && env_.sim().now() >= complete_at_; }
 
 std::optional<std::string> Membership::address_of(std::string_view node) const {
   const store::Member* member = find(node);

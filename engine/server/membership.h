@@ -26,6 +26,14 @@
 // drops its view (has_view() turns false, members() empties): by then the
 // store counts it gone, and others may have taken what it had.
 //
+// A store keeps members in memory only, so a store that restarted less
+// than a ttl ago may not have heard yet from members that are alive: the
+// first server to reach it sees itself alone. complete() tells: a node
+// missing from an incomplete view is unknown, not gone, and nothing may be
+// taken from it on that evidence (shard_controller.h). Without this every
+// store restart moved shards to whoever heartbeat first, and back seconds
+// later.
+//
 // Threading: one fiber of the node runs the heartbeats (start()); the
 // accessors read the last view and never wait.
 #pragma once
@@ -94,6 +102,10 @@ class Membership {
   // False until the first successful heartbeat, and again after a ttl
   // with none.
   bool has_view() const noexcept { return has_view_; }
+  // True once the store has listened for heartbeats for a whole ttl of
+  // this node's own (servers share one ttl): then every member missing
+  // from the view has been silent for that long. False without a view.
+  bool complete() const;
   // The live members, sorted by node name, ages as the store reported them.
   const std::vector<store::Member>& members() const noexcept { return members_; }
   // Bumps whenever the set of live members changes: a node joins, leaves,
@@ -114,7 +126,7 @@ class Membership {
 
  private:
   const store::Member* find(std::string_view node) const;
-  void apply(std::vector<store::Member> members);
+  void apply(store::HeartbeatReply reply);
   void expire_if_stale();
   void bump();
 
@@ -126,6 +138,7 @@ class Membership {
   std::uint64_t version_ = 0;
   bool has_view_ = false;
   sim::TimePoint last_ok_{};              // Simulator time of the last applied reply.
+  sim::TimePoint complete_at_{};          // Simulator time from which the view is complete.
   std::uint64_t heartbeat_seq_next_ = 1;  // Orders heartbeats that overlap.
   std::uint64_t heartbeat_seq_applied_ = 0;
   std::map<std::uint64_t, sim::Waiter> change_waiters_;

@@ -158,7 +158,13 @@ void ShardController::acquire(std::uint32_t shard_id) {
       router_.store<store::ShardRecord>(store::kGetShardMethod, store::GetShardRequest{shard_id});
   if (!record.ok()) return;
   const store::ShardRecord& current = record.value();
-  bool free = current.owner.empty() || current.owner == node_name_ || !membership_.alive(current.owner);
+  bool free = current.owner.empty() || current.owner == node_name_;
+  if (!free && !membership_.alive(current.owner)) {
+    // Missing from a view the store built for less than a ttl (it
+    // restarted) is no evidence: the owner may be alive and not heard yet.
+    if (!membership_.complete()) return;
+    free = true;
+  }
   if (!free) {
     // The recorded owner is in the view: take it only if it stopped
     // renewing it (alive, yet not serving this shard) for 3 leases.

@@ -7,7 +7,9 @@
 //   - a shard it should own and does not: it reads the shard record and
 //     takes it — compare-and-set range_id R -> R + 1 — when the recorded
 //     owner is itself (a previous incarnation), nobody, a node missing from
-//     the view, or an owner that has not renewed it for 3 leases. Then it
+//     a complete view (Membership::complete(): not one a restarted store
+//     is still filling), or an owner that has not renewed it for 3 leases.
+//     Then it
 //     loads the shard (Shard::start).
 //   - a shard it holds: it renews it every renew_interval, a CAS that keeps
 //     R and bumps lease_epoch; all of them in one store mutation

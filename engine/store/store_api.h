@@ -301,7 +301,10 @@ DURO_CODEC_FIELDS(CompleteTasksRequest, request_id, shard_id, range_id, transfer
 // A server node says it is alive, and learns who else is. The store judges
 // ages by its own clock, so servers' skewed clocks do not matter here.
 // Membership is soft state: it lives in the store's memory only and
-// rebuilds from heartbeats after a store restart.
+// rebuilds from heartbeats after a store restart. So a store that started
+// less than a ttl ago may not yet have heard from members that are alive:
+// the reply says how long it has been listening, and a member missing from
+// a younger table is only unknown, not gone (Membership::complete()).
 struct HeartbeatRequest {
   std::string node;     // Node name.
   std::string address;  // Where its RPC services listen ("10.0.0.3").
@@ -322,7 +325,8 @@ DURO_CODEC_FIELDS(Member, node, address, incarnation, age);
 
 struct HeartbeatReply {
   std::vector<Member> members;  // Live ones (age <= their ttl), sorted by node name.
+  sim::Duration listening{0};   // Since this store process started, by its clock.
 };
-DURO_CODEC_FIELDS(HeartbeatReply, members);
+DURO_CODEC_FIELDS(HeartbeatReply, members, listening);
 
 }  // namespace duro::engine::store

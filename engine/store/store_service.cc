@@ -27,7 +27,8 @@ StoreService::StoreService(sim::Env& env, StoreOptions options)
                                        .compact_snapshot_ratio = options_.compact_snapshot_ratio,
                                        .read_attempts_max = options_.read_attempts_max,
                                        .request_ids_max = options_.request_ids_max,
-                                       .test_point = options_.test_point}) {
+                                       .test_point = options_.test_point}),
+      started_at_(env.now()) {
   DURO_ASSERT(options_.requests_concurrent_max > 0);
   DURO_ASSERT(options_.batch_records_max > 0 && options_.batch_bytes_max > 0);
   DURO_ASSERT(options_.members_max > 0);
@@ -207,6 +208,7 @@ sim::Result<HeartbeatReply> StoreService::heartbeat(const HeartbeatRequest& requ
     found->second = MemberEntry{request.address, request.incarnation, now, request.ttl};
   }
   HeartbeatReply reply;
+  reply.listening = std::max(sim::Duration{0}, now - started_at_);
   reply.members.reserve(members_.size());
   for (const auto& [name, entry] : members_) {
     reply.members.push_back(Member{name, entry.address, entry.incarnation, age_of(entry)});

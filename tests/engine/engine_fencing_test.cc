@@ -3,7 +3,8 @@
 // server takes the shard. Everything the old owner sent meanwhile reaches
 // the store after the takeover, and is refused; no history forks, and every
 // workflow still completes. And a shard taken behind its owner's back fails
-// the owner's joint renewal (RenewShards): it loses that shard alone.
+// the owner's joint renewal (RenewShards): it loses that shard alone. A
+// store restart, which forgets who is alive, moves no shard.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -180,6 +181,46 @@ TEST(EngineFencing, AShardTakenBehindItsOwnersBackIsLostAloneAtTheNextJointRenew
   const auto back = controller(owner).shard(stolen);
   ASSERT_NE(back, nullptr);
   EXPECT_EQ(back->range_id(), ranges.at(stolen) + 2);
+}
+
+// The store keeps membership in memory only. After it restarts, the first
+// server to reach it sees itself alone; the shards of the others must stay
+// where they are (their owners are unknown, not gone), and no shard moves.
+TEST(EngineFencing, AStoreRestartMovesNoShard) {
+  sim::World world({.seed = 13});
+  const sim::NodeId store_node = world.add_node("store", [](sim::Env& env) { return store::boot_store(env); });
+  ServerOptions options;
+  options.store_address = world.env(store_node).address();
+  options.shard_count = 12;
+  std::vector<sim::NodeId> servers;
+  for (int i = 1; i <= 3; i++) servers.push_back(world.add_node("server-" + std::to_string(i), server_boot(options)));
+  auto controller = [&](sim::NodeId node) -> ShardController& {
+    return dynamic_cast<ServerNode*>(world.sim().process(node))->shards();
+  };
+  auto held = [&] {
+    std::map<std::uint32_t, std::pair<sim::NodeId, std::int64_t>> out;  // Shard: owner, range id.
+    for (const sim::NodeId server : servers) {
+      for (std::uint32_t id = 0; id < options.shard_count; id++) {
+        if (const auto shard = controller(server).shard(id)) out[id] = {server, shard->range_id()};
+      }
+    }
+    return out;
+  };
+  world.run_for(15s);
+  const auto before = held();
+  ASSERT_EQ(before.size(), options.shard_count);
+  for (const sim::NodeId server : servers) ASSERT_GT(controller(server).owned(), 0U);
+
+  // The store restarts; servers 2 and 3 reach it only 3 s later, so
+  // server 1 heartbeats a table holding nobody else.
+  world.sim().crash(store_node);
+  world.run_for(500ms);
+  world.sim().restart(store_node);
+  world.network().clog(servers[1], world.sim().now() + 3s);
+  world.network().clog(servers[2], world.sim().now() + 3s);
+  world.run_for(30s);
+  EXPECT_EQ(held(), before) << "a shard moved (or was taken again) across the store's restart";
+  for (const sim::NodeId server : servers) EXPECT_EQ(controller(server).stats().lost, 0U);
 }
 
 }  // namespace

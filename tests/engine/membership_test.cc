@@ -102,8 +102,15 @@ class FakeStore {
       if (age > heard.request.ttl) continue;
       reply.members.push_back(store::Member{node, heard.request.address, heard.request.incarnation, age});
     }
+    reply.listening = now - started_at_;
     sim::this_fiber::sleep_for(2ms);
     return reply;
+  }
+
+  // Forgets every member, as a store process that (re)starts does.
+  void restart(sim::TimePoint now) {
+    heard_.clear();
+    started_at_ = now;
   }
 
   std::set<std::string> unreachable;
@@ -114,6 +121,7 @@ class FakeStore {
     sim::TimePoint at;
   };
   std::map<std::string, Heard> heard_;
+  sim::TimePoint started_at_{};
 };
 
 struct ServerProcess final : sim::Process {
@@ -125,6 +133,7 @@ struct ServerProcess final : sim::Process {
 class MembershipTest : public ::testing::Test {
  protected:
   MembershipTest() {
+    store.restart(world.sim().now());
     for (int i = 0; i < 3; i++) {
       nodes.push_back(world.add_node("server-" + std::to_string(i), [this](sim::Env& env) {
         auto process = std::make_unique<ServerProcess>();
@@ -215,6 +224,39 @@ TEST_F(MembershipTest, ANodeCutOffFromTheStoreDropsItsView) {
   EXPECT_TRUE(membership(0).has_view());
   EXPECT_EQ(names(0), (std::vector<std::string>{"server-0", "server-1", "server-2"}));
   EXPECT_EQ(membership(0).version(), before + 2);
+}
+
+// A restarted store has heard from nobody: until it has listened for a
+// ttl, the view may miss members that are alive, and says so.
+TEST_F(MembershipTest, AViewFromAStoreYoungerThanATtlIsIncomplete) {
+  world.run_for(3s);
+  EXPECT_TRUE(membership(0).has_view());
+  EXPECT_FALSE(membership(0).complete()) << "the store has listened for 3 s of a 5 s ttl";
+  world.run_for(3s);
+  for (int i = 0; i < 3; i++) EXPECT_TRUE(membership(i).complete());
+
+  // server-2 dies, then the store restarts, and server-1 is cut off from
+  // it for 3 s: server-0 sees itself alone, in a view it knows is young.
+  world.sim().crash(nodes[2]);
+  store.restart(world.sim().now());
+  store.unreachable.insert("server-1");
+  world.run_for(2s);
+  EXPECT_EQ(names(0), (std::vector<std::string>{"server-0"}));
+  EXPECT_FALSE(membership(0).complete());
+  store.unreachable.clear();
+  world.run_for(2500ms);
+  EXPECT_EQ(names(0), (std::vector<std::string>{"server-0", "server-1"}));
+  EXPECT_FALSE(membership(0).complete()) << "4.5 s of listening is less than a ttl";
+  world.run_for(1500ms);
+  EXPECT_TRUE(membership(0).complete()) << "server-2 has been silent for a whole ttl: gone";
+  EXPECT_TRUE(membership(1).complete());
+  EXPECT_EQ(names(0), (std::vector<std::string>{"server-0", "server-1"}));
+
+  // Cut off for a ttl, a node has no view, and no view is complete.
+  store.unreachable.insert("server-0");
+  world.run_for(6s);
+  EXPECT_FALSE(membership(0).has_view());
+  EXPECT_FALSE(membership(0).complete());
 }
 
 TEST_F(MembershipTest, WaitForChangeWakesOnAChangeOrAtItsDeadline) {
