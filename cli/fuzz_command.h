@@ -4,8 +4,10 @@
 //
 // Runs seeds of the scenarios that register the chosen workflow types, in
 // fuzz mode (scenarios/harness.h, SeedOptions::fuzz): workers evict cached
-// runs at random points and run on skewed clocks, fault plans move when
-// signals, completions and timers land relative to workflow tasks, every
+// runs at random points and run on skewed clocks, servers hold signals,
+// activity and child results, timer firings and workflow-task starts so
+// that they land at every legal point around workflow tasks
+// (engine/server/delivery_fuzz.h), every
 // closed run is replayed again by a fresh replayer cut at each of its
 // workflow-task boundaries with the heap disturbed first, and the
 // determinism guard (determinism_guard.h) reports calls from workflow code

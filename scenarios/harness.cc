@@ -57,10 +57,12 @@ Harness::Harness(const ScenarioDefinition& definition, std::uint64_t seed)
   DURO_ASSERT(shape.servers > 0 && shape.workers > 0 && shape.server.shard_count > 0);
   DURO_ASSERT(shape.chaos > sim::Duration{0} && shape.liveness_bound > sim::Duration{0});
   store_ = world_.add_node("store", [](sim::Env& env) { return engine::store::boot_store(env); });
-  engine::ServerOptions server_options = shape.server;
-  server_options.store_address = world_.env(store_).address();
+  server_options_ = shape.server;
+  server_options_.store_address = world_.env(store_).address();
   for (int i = 1; i <= shape.servers; i++) {
-    servers_.push_back(world_.add_node(fmt::format("server-{}", i), engine::server_boot(server_options)));
+    servers_.push_back(world_.add_node(fmt::format("server-{}", i), [this](sim::Env& env) {
+      return engine::server_boot(server_options_)(env);
+    }));
     server_addresses_.push_back(world_.env(servers_.back()).address());
   }
   worker::WorkerOptions& worker_options = worker_options_;
@@ -171,6 +173,10 @@ SeedReport Harness::run(Scenario& scenario, const SeedOptions& options) {
     // Evictions from rare to most tasks; each worker's clock off by up to
     // ten minutes either way, from the start.
     worker_options_.fuzz_eviction_probability = 0.1 + 0.8 * fuzz_random_.uniform_double();
+    // Signals, results and timers held up to a second, well within the
+    // callers' timeouts: they land at every point around workflow tasks.
+    server_options_.fuzz_delivery_hold_max = std::min<sim::Duration>(std::chrono::seconds{1},
+                                                                     server_options_.rpc_timeout / 3);
     for (sim::NodeId node : workers_) {
       sim::FaultAction skew;
       skew.kind = sim::FaultKind::kClockJump;

@@ -52,7 +52,9 @@ struct SeedOptions {
   // without a build id (`duro run --record-histories`).
   std::vector<engine::HistoryFile>* histories = nullptr;
   // `duro fuzz`: workers evict cached runs at random points and run on
-  // skewed clocks, and every closed run is also replayed by a fresh
+  // skewed clocks, servers hold arrivals so that they land at every legal
+  // point around workflow tasks (engine/server/delivery_fuzz.h), and
+  // every closed run is also replayed by a fresh
   // replayer cut at its workflow-task boundaries, with the heap disturbed
   // first (so code whose behaviour hangs on addresses shows it). What
   // differs is reported in SeedReport::findings. All of it drawn from the
@@ -207,6 +209,7 @@ class Harness {
   bool finished_ = false;
   std::uint64_t runs_replayed_ = 0;
   std::vector<engine::HistoryFile>* histories_ = nullptr;
+  engine::ServerOptions server_options_;  // Read at each server's boot, like worker_options_.
   worker::WorkerOptions worker_options_;
   bool fuzz_ = false;
   sim::Random fuzz_random_;

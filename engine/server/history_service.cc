@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "engine/server/delivery_fuzz.h"
 #include "sim/assert.h"
 
 namespace duro::engine {
@@ -54,6 +55,7 @@ sim::Result<StartWorkflowExecutionReply> HistoryService::start(const HistoryStar
 }
 
 sim::Result<Ack> HistoryService::signal(const SignalWorkflowExecutionRequest& request) {
+  hold_delivery_for_fuzz(env_, options_.fuzz_delivery_hold_max);
   if (request.signal_name.empty()) return Error{ErrorCode::kInvalidArgument, "BadRequest: signal name is empty"};
   return update(request.execution, [&](ExecutionMutator& mutator) {
     return mutator.signal(request.signal_name, request.input, request.identity, request.request_id);
@@ -160,6 +162,7 @@ sim::Result<QueryWorkflowReply> HistoryService::query(const QueryWorkflowRequest
 
 sim::Result<PollWorkflowTaskQueueReply> HistoryService::record_workflow_task_started(
     const RecordWorkflowTaskStartedRequest& request) {
+  hold_delivery_for_fuzz(env_, options_.fuzz_delivery_hold_max);
   const MatchingTask& task = request.task;
   sim::Result<std::shared_ptr<Shard>> shard = shard_for(task.execution.workflow_id);
   if (!shard.ok()) return shard.error();
@@ -281,6 +284,7 @@ sim::Result<RecordActivityTaskHeartbeatReply> HistoryService::heartbeat(const Re
 }
 
 sim::Result<Ack> HistoryService::complete_activity(const RespondActivityTaskCompletedRequest& request) {
+  hold_delivery_for_fuzz(env_, options_.fuzz_delivery_hold_max);
   sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kActivity);
   if (!token.ok()) return token.error();
   return update(token.value().execution, [&](ExecutionMutator& mutator) {
@@ -289,6 +293,7 @@ sim::Result<Ack> HistoryService::complete_activity(const RespondActivityTaskComp
 }
 
 sim::Result<Ack> HistoryService::fail_activity(const RespondActivityTaskFailedRequest& request) {
+  hold_delivery_for_fuzz(env_, options_.fuzz_delivery_hold_max);
   sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kActivity);
   if (!token.ok()) return token.error();
   return update(token.value().execution, [&](ExecutionMutator& mutator) {
@@ -297,6 +302,7 @@ sim::Result<Ack> HistoryService::fail_activity(const RespondActivityTaskFailedRe
 }
 
 sim::Result<Ack> HistoryService::cancel_activity(const RespondActivityTaskCanceledRequest& request) {
+  hold_delivery_for_fuzz(env_, options_.fuzz_delivery_hold_max);
   sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kActivity);
   if (!token.ok()) return token.error();
   return update(token.value().execution, [&](ExecutionMutator& mutator) {
@@ -305,6 +311,7 @@ sim::Result<Ack> HistoryService::cancel_activity(const RespondActivityTaskCancel
 }
 
 sim::Result<Ack> HistoryService::child_closed(const ChildClosedRequest& request) {
+  hold_delivery_for_fuzz(env_, options_.fuzz_delivery_hold_max);
   return update(request.parent, [&](ExecutionMutator& mutator) {
     mutator.child_closed(request.initiated_event_id, request.child, request.close_event);
     return sim::Result<void>{};

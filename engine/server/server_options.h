@@ -47,6 +47,11 @@ struct ServerOptions {
 
   MatchingOptions matching{};
   ServerLimits limits{};
+
+  // `duro fuzz` only (delivery_fuzz.h): the longest a server holds a
+  // signal, an activity or child result, a timer firing or a workflow
+  // task's start before applying it. 0: never held.
+  sim::Duration fuzz_delivery_hold_max{0};
 };
 
 }  // namespace duro::engine

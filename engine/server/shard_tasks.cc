@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "engine/history/history.h"
+#include "engine/server/delivery_fuzz.h"
 #include "engine/server/shard.h"
 #include "sim/assert.h"
 
@@ -183,6 +184,8 @@ void Shard::timer_loop() {
 }
 
 void Shard::run_timer(std::pair<std::int64_t, std::int64_t> key, TimerTaskInfo task) {
+  // A timer fires at its time or after it, never before.
+  hold_delivery_for_fuzz(*context_.env, context_.options->fuzz_delivery_hold_max);
   sim::Duration backoff = kTaskBackoffInitial;
   bool done = false;
   while (active_) {

@@ -11,7 +11,7 @@ using namespace std::chrono_literals;
 
 SdkCluster::SdkCluster(const sdk::Registry& registry, SdkClusterOptions options) : world({.seed = options.seed}) {
   store = world.add_node("store", [](sim::Env& env) { return store::boot_store(env); });
-  ServerOptions server_options;
+  ServerOptions server_options = options.server;
   server_options.store_address = world.env(store).address();
   server_options.shard_count = options.shard_count;
   for (int i = 1; i <= options.servers; i++) {

@@ -27,6 +27,7 @@ struct SdkClusterOptions {
   int servers = 3;
   int workers = 1;
   std::uint32_t shard_count = 8;
+  ServerOptions server{};  // `store_address` and `shard_count` are filled in.
   worker::WorkerOptions worker{};  // `servers` is filled in.
   worker::TaskObserver observer{};  // Given to every worker.
 };
