@@ -75,7 +75,7 @@ golden: build
 	$(BUILD_DIR)/bin/duro record-golden --out replays/golden --seeds 3
 
 # The decoder of history files under libFuzzer (with ASan + UBSan), seeded
-# with the golden histories; new inputs it finds go to $(FUZZ_BUILD_DIR)/corpus.
+# with the golden histories, one fuzzing process per core (-fork); new inputs it finds go to $(FUZZ_BUILD_DIR)/corpus.
 # A crash fails the target and leaves its input in $(FUZZ_BUILD_DIR)/crash-*
 # (the log shows it in base64 too).
 fuzz:
@@ -84,8 +84,9 @@ fuzz:
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDURO_FUZZ=ON -DDURO_WERROR=$(WERROR)
 	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS)
 	mkdir -p $(FUZZ_BUILD_DIR)/corpus
-	$(FUZZ_BUILD_DIR)/bin/history_file_fuzzer -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
-	  -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD_DIR)/ $(FUZZ_BUILD_DIR)/corpus replays/golden
+	$(FUZZ_BUILD_DIR)/bin/history_file_fuzzer -fork=$(JOBS) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	  -max_len=65536 -print_funcs=0 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD_DIR)/ \
+	  $(FUZZ_BUILD_DIR)/corpus replays/golden
 
 demo: build
 	$(BUILD_DIR)/bin/duro_sim_demo --seeds 4 --profile $(PROFILES) --check-determinism
@@ -98,6 +99,11 @@ test: build
 # The sanitizer build has nothing to say about the benchmarks and the demo,
 # which the Release build compiles warning-free.
 TEST_TARGETS := duro_sim_tests duro_engine_tests duro_sdk_tests duro_scenario_tests duro
+# What the sanitizer build makes and which ctest labels it runs (empty:
+# every test). By default all of it; CI narrows it to the simulator's
+# tests, which fit its time budget (see .ci/run).
+ASAN_TARGETS ?= $(TEST_TARGETS)
+ASAN_LABELS ?=
 
 # -Og: GCC's optimizations that keep code debuggable. Under ASan + UBSan it
 # compiles a third faster than -O1 and the tests run as fast. Measured, CPU
@@ -110,9 +116,10 @@ TEST_TARGETS := duro_sim_tests duro_engine_tests duro_sdk_tests duro_scenario_te
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDURO_SANITIZE=ON -DDURO_WERROR=$(WERROR) \
 	  -DCMAKE_CXX_FLAGS_DEBUG="-Og -g1"
-	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target $(TEST_TARGETS)
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target $(ASAN_TARGETS)
 	cd $(ASAN_BUILD_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) \
+	  $(if $(ASAN_LABELS),-L '$(ASAN_LABELS)')
 
 bench: deps
 	cmake -S . -B $(BENCH_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DDURO_LTO=ON -DDURO_WERROR=$(WERROR)
