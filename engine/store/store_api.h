@@ -325,7 +325,7 @@ DURO_CODEC_FIELDS(Member, node, address, incarnation, age);
 
 struct HeartbeatReply {
   std::vector<Member> members;  // Live ones (age <= their ttl), sorted by node name.
-  sim::Duration listening{0};   // Since this store process started, by its clock.
+  sim::Duration listening{0};   // Since this store process started, by its monotonic time.
 };
 DURO_CODEC_FIELDS(HeartbeatReply, members, listening);
 

@@ -28,7 +28,7 @@ StoreService::StoreService(sim::Env& env, StoreOptions options)
                                        .read_attempts_max = options_.read_attempts_max,
                                        .request_ids_max = options_.request_ids_max,
                                        .test_point = options_.test_point}),
-      started_at_(env.now()) {
+      started_at_(env.sim().now()) {
   DURO_ASSERT(options_.requests_concurrent_max > 0);
   DURO_ASSERT(options_.batch_records_max > 0 && options_.batch_bytes_max > 0);
   DURO_ASSERT(options_.members_max > 0);
@@ -208,7 +208,11 @@ sim::Result<HeartbeatReply> StoreService::heartbeat(const HeartbeatRequest& requ
     found->second = MemberEntry{request.address, request.incarnation, now, request.ttl};
   }
   HeartbeatReply reply;
-  reply.listening = std::max(sim::Duration{0}, now - started_at_);
+  // On the machine's monotonic time, like the members' own view expiry: a
+  // jump of this node's wall clock must not make a young table look old,
+  // nor keep an old one looking young for as long as the jump.
+  reply.listening = env_.sim().now() - started_at_;
+  DURO_ASSERT(reply.listening >= sim::Duration{0});
   reply.members.reserve(members_.size());
   for (const auto& [name, entry] : members_) {
     reply.members.push_back(Member{name, entry.address, entry.incarnation, age_of(entry)});

@@ -157,7 +157,7 @@ class StoreService final : public sim::Process {
   std::uint64_t next_sequence_ = 0;
   sim::Channel<bool> doorbell_{1};
   std::map<std::string, MemberEntry, std::less<>> members_;
-  sim::TimePoint started_at_{};  // This process's clock at boot: how long members_ has been filling.
+  sim::TimePoint started_at_{};  // Monotonic time at boot: how long members_ has been filling.
   // Declared last: destroyed first, so no handler outlives what it uses.
   std::unique_ptr<sim::RpcServer> server_;
 };

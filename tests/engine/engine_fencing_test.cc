@@ -223,5 +223,30 @@ TEST(EngineFencing, AStoreRestartMovesNoShard) {
   for (const sim::NodeId server : servers) EXPECT_EQ(controller(server).stats().lost, 0U);
 }
 
+// The store's clock goes back an hour as it restarts, and a server is
+// dead: how long the store has listened is monotonic time, so the view is
+// complete a ttl later and the dead server's shards are taken then, not an
+// hour later.
+TEST(EngineFencing, AStoreClockJumpDoesNotHoldADeadServersShards) {
+  sim::World world({.seed = 14});
+  const sim::NodeId store_node = world.add_node("store", [](sim::Env& env) { return store::boot_store(env); });
+  ServerOptions options;
+  options.store_address = world.env(store_node).address();
+  options.shard_count = 12;
+  std::vector<sim::NodeId> servers;
+  for (int i = 1; i <= 3; i++) servers.push_back(world.add_node("server-" + std::to_string(i), server_boot(options)));
+  auto owned = [&](sim::NodeId node) { return dynamic_cast<ServerNode*>(world.sim().process(node))->shards().owned(); };
+  world.run_for(15s);
+  ASSERT_GT(owned(servers[2]), 0U);
+
+  world.sim().crash(servers[2]);
+  world.sim().crash(store_node);
+  world.run_for(500ms);
+  world.sim().restart(store_node);
+  world.clock(store_node).jump(-1h);
+  world.run_for(30s);
+  EXPECT_EQ(owned(servers[0]) + owned(servers[1]), options.shard_count) << "the dead server's shards were not taken";
+}
+
 }  // namespace
 }  // namespace duro::engine
