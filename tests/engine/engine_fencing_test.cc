@@ -119,6 +119,27 @@ TEST(EngineFencing, ACutOffOwnerWithASkewedClockCannotWriteAfterTheShardMoves) {
   EXPECT_GT(store_process()->stats().write_failures, refused_before);
 }
 
+// A store and `server_count` servers sharing `shard_count` shards (and no
+// workers: these tests watch the shards themselves).
+struct ShardCluster {
+  ShardCluster(std::uint64_t seed, std::uint32_t shard_count, int server_count) : world({.seed = seed}) {
+    store_node = world.add_node("store", [](sim::Env& env) { return store::boot_store(env); });
+    options.store_address = world.env(store_node).address();
+    options.shard_count = shard_count;
+    for (int i = 1; i <= server_count; i++) {
+      servers.push_back(world.add_node("server-" + std::to_string(i), server_boot(options)));
+    }
+  }
+  ShardController& controller(sim::NodeId node) {
+    return dynamic_cast<ServerNode*>(world.sim().process(node))->shards();
+  }
+
+  sim::World world;
+  sim::NodeId store_node = sim::kNoNode;
+  ServerOptions options;
+  std::vector<sim::NodeId> servers;
+};
+
 // A node that writes to the store directly, behind the servers' backs.
 struct StoreThief : sim::Process {
   std::unique_ptr<sim::RpcClient> rpc;
@@ -126,13 +147,11 @@ struct StoreThief : sim::Process {
 };
 
 TEST(EngineFencing, AShardTakenBehindItsOwnersBackIsLostAloneAtTheNextJointRenewal) {
-  sim::World world({.seed = 12});
-  const sim::NodeId store_node = world.add_node("store", [](sim::Env& env) { return store::boot_store(env); });
-  ServerOptions options;
-  options.store_address = world.env(store_node).address();
-  options.shard_count = 6;
-  std::vector<sim::NodeId> servers;
-  for (int i = 1; i <= 2; i++) servers.push_back(world.add_node("server-" + std::to_string(i), server_boot(options)));
+  ShardCluster cluster(12, 6, 2);
+  sim::World& world = cluster.world;
+  const sim::NodeId store_node = cluster.store_node;
+  const ServerOptions& options = cluster.options;
+  const std::vector<sim::NodeId>& servers = cluster.servers;
   const sim::NodeId thief_node = world.add_node("thief", [&](sim::Env& env) -> std::unique_ptr<sim::Process> {
     auto process = std::make_unique<StoreThief>();
     process->rpc = std::make_unique<sim::RpcClient>(env.network(), env.node(), 7600);
@@ -140,9 +159,7 @@ TEST(EngineFencing, AShardTakenBehindItsOwnersBackIsLostAloneAtTheNextJointRenew
                                                           env.network().endpoint(store_node, store::kStorePort));
     return process;
   });
-  auto controller = [&](sim::NodeId node) -> ShardController& {
-    return dynamic_cast<ServerNode*>(world.sim().process(node))->shards();
-  };
+  auto controller = [&](sim::NodeId node) -> ShardController& { return cluster.controller(node); };
   world.run_for(10s);
   // The server holding more shards; each of its shards' range now.
   const sim::NodeId owner = controller(servers[0]).owned() >= controller(servers[1]).owned() ? servers[0] : servers[1];
@@ -187,16 +204,12 @@ TEST(EngineFencing, AShardTakenBehindItsOwnersBackIsLostAloneAtTheNextJointRenew
 // server to reach it sees itself alone; the shards of the others must stay
 // where they are (their owners are unknown, not gone), and no shard moves.
 TEST(EngineFencing, AStoreRestartMovesNoShard) {
-  sim::World world({.seed = 13});
-  const sim::NodeId store_node = world.add_node("store", [](sim::Env& env) { return store::boot_store(env); });
-  ServerOptions options;
-  options.store_address = world.env(store_node).address();
-  options.shard_count = 12;
-  std::vector<sim::NodeId> servers;
-  for (int i = 1; i <= 3; i++) servers.push_back(world.add_node("server-" + std::to_string(i), server_boot(options)));
-  auto controller = [&](sim::NodeId node) -> ShardController& {
-    return dynamic_cast<ServerNode*>(world.sim().process(node))->shards();
-  };
+  ShardCluster cluster(13, 12, 3);
+  sim::World& world = cluster.world;
+  const sim::NodeId store_node = cluster.store_node;
+  const ServerOptions& options = cluster.options;
+  const std::vector<sim::NodeId>& servers = cluster.servers;
+  auto controller = [&](sim::NodeId node) -> ShardController& { return cluster.controller(node); };
   auto held = [&] {
     std::map<std::uint32_t, std::pair<sim::NodeId, std::int64_t>> out;  // Shard: owner, range id.
     for (const sim::NodeId server : servers) {
@@ -228,14 +241,11 @@ TEST(EngineFencing, AStoreRestartMovesNoShard) {
 // complete a ttl later and the dead server's shards are taken then, not an
 // hour later.
 TEST(EngineFencing, AStoreClockJumpDoesNotHoldADeadServersShards) {
-  sim::World world({.seed = 14});
-  const sim::NodeId store_node = world.add_node("store", [](sim::Env& env) { return store::boot_store(env); });
-  ServerOptions options;
-  options.store_address = world.env(store_node).address();
-  options.shard_count = 12;
-  std::vector<sim::NodeId> servers;
-  for (int i = 1; i <= 3; i++) servers.push_back(world.add_node("server-" + std::to_string(i), server_boot(options)));
-  auto owned = [&](sim::NodeId node) { return dynamic_cast<ServerNode*>(world.sim().process(node))->shards().owned(); };
+  ShardCluster cluster(14, 12, 3);
+  sim::World& world = cluster.world;
+  const sim::NodeId store_node = cluster.store_node;
+  const std::vector<sim::NodeId>& servers = cluster.servers;
+  auto owned = [&](sim::NodeId node) { return cluster.controller(node).owned(); };
   world.run_for(15s);
   ASSERT_GT(owned(servers[2]), 0U);
 
@@ -245,7 +255,8 @@ TEST(EngineFencing, AStoreClockJumpDoesNotHoldADeadServersShards) {
   world.sim().restart(store_node);
   world.clock(store_node).jump(-1h);
   world.run_for(30s);
-  EXPECT_EQ(owned(servers[0]) + owned(servers[1]), options.shard_count) << "the dead server's shards were not taken";
+  EXPECT_EQ(owned(servers[0]) + owned(servers[1]), cluster.options.shard_count)
+      << "the dead server's shards were not taken";
 }
 
 }  // namespace
