@@ -1,7 +1,9 @@
 #include "sim/codec.h"
 
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace duro::sim {
 
@@ -18,6 +20,41 @@ bool Decoder::fail_at(std::size_t offset_bytes, const char* what) noexcept {
   // from here on every read fails without looking at the input.
   cursor_ = end_;
   return false;
+}
+
+namespace {
+
+// Buffers kept per thread between leases. More leases than this at once
+// (encode() nested deeper) still work: the extra buffers are freed on return.
+constexpr std::size_t kScratchBuffersKept = 8;
+// A buffer that grew past this (a snapshot image, a long history) is freed
+// on return rather than kept: a thread keeps at most
+// kScratchBuffersKept x this much.
+constexpr std::size_t kScratchBytesKeptMax = std::size_t{1} << 20;
+
+struct ScratchPool {
+  ScratchPool() { free.reserve(kScratchBuffersKept); }
+  std::vector<std::unique_ptr<std::string>> free;
+};
+
+thread_local ScratchPool scratch_pool;
+
+}  // namespace
+
+EncodeScratch::EncodeScratch() {
+  if (scratch_pool.free.empty()) {
+    buffer_ = std::make_unique<std::string>();
+  } else {
+    buffer_ = std::move(scratch_pool.free.back());
+    scratch_pool.free.pop_back();
+  }
+  DURO_ASSERT(buffer_->empty());
+}
+
+EncodeScratch::~EncodeScratch() {
+  if (scratch_pool.free.size() >= kScratchBuffersKept || buffer_->capacity() > kScratchBytesKeptMax) return;
+  buffer_->clear();
+  scratch_pool.free.push_back(std::move(buffer_));
 }
 
 Error Decoder::error() const {

@@ -70,6 +70,7 @@
 #include <cstdint>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -431,11 +432,31 @@ void encode_append(std::string& output, const T& value) {
   encoder.write(value);
 }
 
+// A buffer to encode into, lent by the calling thread and kept for its next
+// encode(): growing a fresh string from empty reallocates and copies once
+// per doubling, about six times for a kilobyte. Encoding into a buffer that
+// has grown already, then copying out once at the exact size, allocates
+// once. Leases nest (a codec may call encode() for a field); each gets its
+// own buffer. Not for use across a fiber switch: encoding never suspends.
+class EncodeScratch {
+ public:
+  EncodeScratch();
+  ~EncodeScratch();
+  EncodeScratch(const EncodeScratch&) = delete;
+  EncodeScratch& operator=(const EncodeScratch&) = delete;
+
+  // Empty on lease.
+  std::string& buffer() noexcept { return *buffer_; }
+
+ private:
+  std::unique_ptr<std::string> buffer_;
+};
+
 template <typename T>
 std::string encode(const T& value) {
-  std::string output;
-  encode_append(output, value);
-  return output;
+  EncodeScratch scratch;
+  encode_append(scratch.buffer(), value);
+  return std::string(scratch.buffer());
 }
 
 // Decodes all of `input` into `value`, reusing its storage; trailing bytes

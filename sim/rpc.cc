@@ -14,7 +14,43 @@ constexpr std::size_t kErrorCodeCount = static_cast<std::size_t>(ErrorCode::kDec
 
 std::uint8_t status_of(const Error& error) { return static_cast<std::uint8_t>(static_cast<int>(error.code) + 1); }
 
+// A frame of exactly `header` and `payload`: one allocation, one copy.
+std::string make_frame(const RpcHeader& header, std::string_view payload) {
+  EncodeScratch scratch;
+  append_rpc_header(scratch.buffer(), header);
+  std::string frame;
+  frame.reserve(scratch.buffer().size() + payload.size());
+  frame.append(scratch.buffer());
+  frame.append(payload);
+  return frame;
+}
+
 }  // namespace
+
+// --- Frames ----------------------------------------------------------------
+
+void append_rpc_header(std::string& frame, const RpcHeader& header) {
+  DURO_ASSERT(header.kind == RpcHeader::kRequest || header.kind == RpcHeader::kResponse);
+  Encoder encoder(frame);
+  encoder.write(header.kind);
+  encoder.write(header.id);
+  encoder.write_bytes(header.method);
+  encoder.write(header.budget_ns);
+  encoder.write(header.status);
+  encoder.write_bytes(header.message);
+}
+
+Result<std::size_t> read_rpc_header(std::string_view frame, RpcHeader& header) {
+  Decoder decoder(frame);
+  const bool read = decoder.read(header.kind) && decoder.read(header.id) && decoder.read_bytes(header.method) &&
+                    decoder.read(header.budget_ns) && decoder.read(header.status) &&
+                    decoder.read_bytes(header.message);
+  if (!read) return decoder.error();
+  if (header.kind != RpcHeader::kRequest && header.kind != RpcHeader::kResponse) {
+    return Error{ErrorCode::kDecode, "unknown frame kind at byte 0"};
+  }
+  return decoder.offset_bytes();
+}
 
 // --- RpcServer -------------------------------------------------------------
 
@@ -51,8 +87,9 @@ void RpcServer::receive_loop() {
   for (;;) {
     Result<Packet> packet = socket_->receive();
     if (!packet.ok()) return;
-    Result<RpcFrame> frame = decode<RpcFrame>(packet.value().payload);
-    if (!frame.ok() || frame.value().kind != RpcFrame::kRequest) {
+    RpcHeader header;
+    Result<std::size_t> payload_offset = read_rpc_header(packet.value().payload, header);
+    if (!payload_offset.ok() || header.kind != RpcHeader::kRequest) {
       stats_.undecodable++;  // Without a readable id there is nobody to answer.
       continue;
     }
@@ -60,52 +97,60 @@ void RpcServer::receive_loop() {
     const Endpoint caller = packet.value().from;
     if (running_ >= options_.concurrent_max) {
       stats_.rejected_overloaded++;
-      reply(caller, frame.value().id,
-            Error{ErrorCode::kOverloaded, fmt::format("{} requests already running", running_)});
+      reply_error(caller, header.id, Error{ErrorCode::kOverloaded, fmt::format("{} requests already running", running_)});
+      continue;
+    }
+    const auto handler = handlers_.find(header.method);
+    if (handler == handlers_.end()) {
+      stats_.unknown_method++;
+      reply_error(caller, header.id, Error{ErrorCode::kNotFound, fmt::format("no method '{}'", header.method)});
       continue;
     }
     // The token counts the handler down however its fiber ends: normally,
     // killed while running, or killed before it ever ran (its body, and
-    // the token with it, is then destroyed unrun).
+    // the token with it, is then destroyed unrun). The frame moves into the
+    // fiber whole; the handler reads the request where it lies.
     network_.sim().spawn(node_, "rpc-handler",
-                         [this, token = RunningToken(&running_), caller, request = std::move(frame.value())]() mutable {
-                           serve(caller, std::move(request));
+                         [this, token = RunningToken(&running_), caller, id = header.id, handler,
+                          frame = std::move(packet.value().payload), offset = payload_offset.value()] {
+                           serve(caller, id, handler, frame, offset);
                          });
   }
 }
 
-void RpcServer::serve(Endpoint caller, RpcFrame request) {
-  const auto handler = handlers_.find(request.method);
-  if (handler == handlers_.end()) {
-    stats_.unknown_method++;
-    reply(caller, request.id, Error{ErrorCode::kNotFound, fmt::format("no method '{}'", request.method)});
+void RpcServer::serve(Endpoint caller, std::uint64_t id, Handlers::const_iterator handler, const std::string& frame,
+                      std::size_t payload_offset) {
+  DURO_ASSERT(payload_offset <= frame.size());
+  const TraceSlice slice(network_.sim(), [&] { return "rpc " + handler->first; });
+  // The reply is encoded after its header in a reused buffer, then copied
+  // out once at its size.
+  EncodeScratch scratch;
+  std::string& reply = scratch.buffer();
+  append_rpc_header(reply, RpcHeader{.kind = RpcHeader::kResponse, .id = id});
+  Result<void> result = handler->second(std::string_view(frame).substr(payload_offset), reply);
+  if (!result.ok()) {
+    if (result.error().code == ErrorCode::kDecode) stats_.undecodable++;
+    reply_error(caller, id, result.error());
     return;
   }
-  const TraceSlice slice(network_.sim(), [&] { return "rpc " + request.method; });
-  Result<std::string> result = handler->second(request.payload);
-  if (!result.ok() && result.error().code == ErrorCode::kDecode) stats_.undecodable++;
-  reply(caller, request.id, std::move(result));
+  send_reply(caller, id, std::string(reply));
 }
 
-void RpcServer::reply(Endpoint caller, std::uint64_t id, Result<std::string> result) {
-  RpcFrame response;
-  response.kind = RpcFrame::kResponse;
-  response.id = id;
-  if (result.ok()) {
-    response.payload = std::move(result.value());
-  } else {
-    response.status = status_of(result.error());
-    response.message = result.error().message;
-  }
+void RpcServer::reply_error(Endpoint caller, std::uint64_t id, const Error& error) {
+  send_reply(caller, id,
+             make_frame(RpcHeader{.kind = RpcHeader::kResponse, .id = id, .status = status_of(error),
+                                  .message = error.message},
+                        {}));
+}
+
+void RpcServer::send_reply(Endpoint caller, std::uint64_t id, std::string frame) {
   // A reply too large to send is the handler's bug; say so to the caller.
-  const bool too_large = response.payload.size() + response.message.size() > network_.options().payload_bytes_max;
-  if (too_large || !socket_->send(caller, encode(response)).ok()) {
-    RpcFrame failure;
-    failure.kind = RpcFrame::kResponse;
-    failure.id = id;
-    failure.status = status_of(Error{ErrorCode::kInvalidArgument, {}});
-    failure.message = "reply too large to send";
-    (void)socket_->send(caller, encode(failure));
+  const bool too_large = frame.size() > network_.options().payload_bytes_max;
+  if (too_large || !socket_->send(caller, std::move(frame)).ok()) {
+    const Error failure{ErrorCode::kInvalidArgument, "reply too large to send"};
+    (void)socket_->send(caller, make_frame(RpcHeader{.kind = RpcHeader::kResponse, .id = id,
+                                                     .status = status_of(failure), .message = failure.message},
+                                           {}));
   }
 }
 
@@ -149,15 +194,18 @@ void RpcClient::receive_loop(const std::shared_ptr<State>& state) {
     if (state->socket == nullptr) return;  // The client is gone.
     Result<Packet> packet = state->socket->receive();
     if (!packet.ok()) return;
-    Result<RpcFrame> frame = decode<RpcFrame>(packet.value().payload);
-    if (!frame.ok() || frame.value().kind != RpcFrame::kResponse) continue;
-    const auto pending = state->pending.find(frame.value().id);
+    std::string& frame = packet.value().payload;
+    RpcHeader header;
+    Result<std::size_t> payload_offset = read_rpc_header(frame, header);
+    if (!payload_offset.ok() || header.kind != RpcHeader::kResponse) continue;
+    const auto pending = state->pending.find(header.id);
     if (pending == state->pending.end()) continue;  // Late, duplicated, or given up on.
-    RpcFrame& response = frame.value();
-    if (response.status == 0) {
-      pending->second.set_value(std::move(response.payload));
-    } else if (response.status <= kErrorCodeCount) {
-      pending->second.set_error(Error{static_cast<ErrorCode>(response.status - 1), std::move(response.message)});
+    if (header.status == 0) {
+      // The reply stays in the frame's buffer: moved, not copied.
+      frame.erase(0, payload_offset.value());
+      pending->second.set_value(std::move(frame));
+    } else if (header.status <= kErrorCodeCount) {
+      pending->second.set_error(Error{static_cast<ErrorCode>(header.status - 1), std::string(header.message)});
     } else {
       pending->second.set_error(Error{ErrorCode::kDecode, "reply with an unknown status"});
     }
@@ -165,22 +213,19 @@ void RpcClient::receive_loop(const std::shared_ptr<State>& state) {
   }
 }
 
-Result<std::string> RpcClient::call_raw(Endpoint server, std::string_view method, std::string payload,
+Result<std::string> RpcClient::call_raw(Endpoint server, std::string_view method, std::string_view payload,
                                         Duration timeout) {
   const std::shared_ptr<State> state = state_;  // Outlives the client if need be.
   Simulator& sim = state->network->sim();
   DURO_ASSERT_MSG(sim.in_fiber() && sim.current_node() == state->node, "call() from a fiber of the client's node");
   DURO_ASSERT(timeout.count() > 0);
+  DURO_ASSERT(!method.empty());
   if (payload.size() + method.size() > state->network->options().payload_bytes_max) {
     return Error{ErrorCode::kInvalidArgument, fmt::format("request of {} bytes over the limit", payload.size())};
   }
   const std::uint64_t id = state->next_id++;
-  RpcFrame request;
-  request.kind = RpcFrame::kRequest;
-  request.id = id;
-  request.method = std::string(method);
-  request.budget_ns = timeout.count();
-  request.payload = std::move(payload);
+  std::string frame = make_frame(
+      RpcHeader{.kind = RpcHeader::kRequest, .id = id, .method = method, .budget_ns = timeout.count()}, payload);
   Future<std::string> reply = state->pending[id].future();
   // However this call ends (reply, timeout, or the fiber unwinding) the
   // entry goes, so a late reply is dropped and the map stays bounded by
@@ -191,7 +236,7 @@ Result<std::string> RpcClient::call_raw(Endpoint server, std::string_view method
     ~Forget() { state->pending.erase(id); }
   } forget{state.get(), id};
   if (state->socket == nullptr) return Error{ErrorCode::kClosed, "the client is gone"};
-  if (Result<void> sent = state->socket->send(server, encode(request)); !sent.ok()) return sent.error();
+  if (Result<void> sent = state->socket->send(server, std::move(frame)); !sent.ok()) return sent.error();
   return reply.get_for(timeout);
 }
 

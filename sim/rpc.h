@@ -37,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "sim/codec.h"
 #include "sim/future.h"
@@ -44,20 +45,29 @@
 
 namespace duro::sim {
 
-// What travels on the wire for both directions of a call.
-struct RpcFrame {
-  std::uint8_t kind = 0;     // kRequest or kResponse.
-  std::uint64_t id = 0;      // The caller's request id.
-  std::string method;        // Requests only.
+// What travels on the wire for both directions of a call: this header,
+// then the encoded request or reply as the rest of the bytes. The payload
+// has no length of its own, so it is encoded straight after the header and
+// read where it lies: it is never copied into a frame, nor out of one.
+struct RpcHeader {
+  std::uint8_t kind = 0;       // kRequest or kResponse.
+  std::uint64_t id = 0;        // The caller's request id.
+  std::string_view method{};   // Requests only.
   std::int64_t budget_ns = 0;  // Requests: how long the caller will wait.
-  std::uint8_t status = 0;   // Responses: 0 ok, else 1 + ErrorCode.
-  std::string message;       // Responses with an error.
-  std::string payload;       // The encoded request or reply.
+  std::uint8_t status = 0;     // Responses: 0 ok, else 1 + ErrorCode.
+  std::string_view message{};  // Responses with an error.
 
   static constexpr std::uint8_t kRequest = 0;
   static constexpr std::uint8_t kResponse = 1;
 };
-DURO_CODEC_FIELDS(RpcFrame, kind, id, method, budget_ns, status, message, payload);
+
+// Appends `header`'s encoding to `frame`; the payload goes after it.
+void append_rpc_header(std::string& frame, const RpcHeader& header);
+
+// Reads the header at the front of `frame` into `header`, whose views then
+// point into `frame`, and returns the payload's offset; kDecode if the
+// bytes are no frame.
+Result<std::size_t> read_rpc_header(std::string_view frame, RpcHeader& header);
 
 struct RpcServerOptions {
   std::size_t concurrent_max = 64;
@@ -91,12 +101,13 @@ class RpcServer {
     const bool inserted =
         handlers_
             .emplace(std::move(method),
-                     [handler = std::move(handler)](std::string_view payload) -> Result<std::string> {
+                     [handler = std::move(handler)](std::string_view payload, std::string& reply) -> Result<void> {
                        Result<Request> request = decode<Request>(payload);
                        if (!request.ok()) return request.error();
                        Result<Response> response = handler(request.value());
                        if (!response.ok()) return response.error();
-                       return encode(response.value());
+                       encode_append(reply, response.value());
+                       return {};
                      })
             .second;
     DURO_ASSERT_MSG(inserted, "method registered twice");
@@ -106,7 +117,10 @@ class RpcServer {
   void start();
 
  private:
-  using RawHandler = std::function<Result<std::string>(std::string_view payload)>;
+  // Decodes the request in `payload`, runs the handler, and on success
+  // appends the encoded reply to `reply` (which holds the reply's header).
+  using RawHandler = std::function<Result<void>(std::string_view payload, std::string& reply)>;
+  using Handlers = std::map<std::string, RawHandler, std::less<>>;
 
   // One running handler, counted in `running_` for as long as it lives.
   class RunningToken {
@@ -121,14 +135,18 @@ class RpcServer {
   };
 
   void receive_loop();
-  void serve(Endpoint caller, RpcFrame request);
-  void reply(Endpoint caller, std::uint64_t id, Result<std::string> result);
+  // Runs `handler` on the request frame `frame`, whose payload starts at
+  // `payload_offset`, and answers.
+  void serve(Endpoint caller, std::uint64_t id, Handlers::const_iterator handler, const std::string& frame,
+             std::size_t payload_offset);
+  void reply_error(Endpoint caller, std::uint64_t id, const Error& error);
+  void send_reply(Endpoint caller, std::uint64_t id, std::string frame);
 
   Network& network_;
   NodeId node_;
   RpcServerOptions options_;
   std::unique_ptr<Socket> socket_;
-  std::map<std::string, RawHandler, std::less<>> handlers_;
+  Handlers handlers_;
   RpcServerStats stats_;
   std::size_t running_ = 0;
   bool started_ = false;
@@ -154,7 +172,8 @@ class RpcClient {
     return decode<Response>(bytes.value());
   }
 
-  Result<std::string> call_raw(Endpoint server, std::string_view method, std::string payload, Duration timeout);
+  // The same, on an encoded request; the reply comes back encoded.
+  Result<std::string> call_raw(Endpoint server, std::string_view method, std::string_view payload, Duration timeout);
 
   std::size_t pending() const noexcept { return state_->pending.size(); }
 

@@ -221,9 +221,12 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
   bool rechecked = false;
   for (int attempt = 0; attempt < kUpdateAttemptsMax; attempt++) {
     bool from_cache = false;
-    sim::Result<Snapshot> before = load_locked(execution, &from_cache);
-    if (!before.ok()) return before.error();
-    Snapshot after = before.value();
+    sim::Result<Snapshot> loaded = load_locked(execution, &from_cache);
+    if (!loaded.ok()) return loaded.error();
+    // The copy load_locked returned is changed in place: the cache keeps
+    // the run as it was until the store takes the change.
+    const WriteBase base = base_of(loaded.value());
+    Snapshot& after = loaded.value();
     ExecutionMutator mutator(after.state, now(), context_.options->limits);
     sim::Result<void> result = op(mutator);
     Mutation mutation = mutator.take_mutation();
@@ -246,10 +249,9 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
     for (const std::string& warning : mutation.warnings) {
       if (context_.on_warning) context_.on_warning(warning);
     }
-    sim::Result<void> written =
-        write(after.state.execution, before.value(), after, mutation, false, std::nullopt);
+    sim::Result<void> written = write(after.state.execution, base, after, mutation, false, std::nullopt);
     if (written.ok()) {
-      if (after_out != nullptr) *after_out = after;
+      if (after_out != nullptr) *after_out = std::move(after);
       return result;
     }
     if (written.error().code != ErrorCode::kAlreadyExists) return written.error();
@@ -261,7 +263,7 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
   return Error{ErrorCode::kUnavailable, "workflow " + execution.workflow_id + " kept changing under the update"};
 }
 
-sim::Result<void> Shard::write(const WorkflowExecution& execution, const Snapshot& before, Snapshot& after,
+sim::Result<void> Shard::write(const WorkflowExecution& execution, WriteBase before, Snapshot& after,
                                Mutation& mutation, bool create, const std::optional<std::string>& current_condition) {
   DURO_ASSERT(active_);
   DURO_ASSERT(execution == after.state.execution);
@@ -276,7 +278,7 @@ sim::Result<void> Shard::write(const WorkflowExecution& execution, const Snapsho
   run.run_id = execution.run_id;
   run.expected_version = before.version;
   if (!mutation.events.empty()) {
-    DURO_ASSERT(mutation.events.front().event_id == (create ? 1 : before.state.next_event_id));
+    DURO_ASSERT(mutation.events.front().event_id == (create ? 1 : before.next_event_id));
     DURO_ASSERT(mutation.events.back().event_id + 1 == after.state.next_event_id);
     run.append = store::HistoryBatch{mutation.events.front().event_id,
                                      static_cast<std::int64_t>(mutation.events.size()), encode_events(mutation.events)};
@@ -388,16 +390,17 @@ sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStar
       // lock, so nothing starts or closes it in between.
       const WorkflowExecution running{request.workflow_id, record.run_id};
       for (int attempt = 0; attempt < kUpdateAttemptsMax; attempt++) {
-        sim::Result<Snapshot> before = load_locked(running);
-        if (!before.ok()) return before.error();
-        Snapshot after = before.value();
+        sim::Result<Snapshot> loaded = load_locked(running);
+        if (!loaded.ok()) return loaded.error();
+        const WriteBase base = base_of(loaded.value());
+        Snapshot& after = loaded.value();
         ExecutionMutator mutator(after.state, now(), context_.options->limits);
         sim::Result<void> signalled =
             mutator.signal(*request.signal_name, request.signal_input, request.identity, request.request_id);
         if (!signalled.ok()) return signalled.error();
         Mutation mutation = mutator.take_mutation();
         if (mutation.empty()) return StartWorkflowExecutionReply{record.run_id, false};
-        sim::Result<void> written = write(running, before.value(), after, mutation, false, std::nullopt);
+        sim::Result<void> written = write(running, base, after, mutation, false, std::nullopt);
         if (written.ok()) return StartWorkflowExecutionReply{record.run_id, false};
         if (written.error().code != ErrorCode::kAlreadyExists) return written.error();
         forget(running);
@@ -439,13 +442,12 @@ sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStar
   args.signal_request_id = request.signal_name ? request.request_id : std::string{};
   sim::Result<NewRun> run = ExecutionMutator::start(args, now(), context_.options->limits);
   if (!run.ok()) return run.error();
-  Snapshot before;
-  Snapshot after{run.value().state, 0};
+  Snapshot after{std::move(run.value().state), 0};
   Mutation mutation;
   mutation.events = std::move(run.value().events);
   mutation.transfer = std::move(run.value().transfer);
   mutation.timers = std::move(run.value().timers);
-  sim::Result<void> written = write(args.execution, before, after, mutation, true, replaces);
+  sim::Result<void> written = write(args.execution, WriteBase{}, after, mutation, true, replaces);
   if (!written.ok()) {
     if (written.error().code == ErrorCode::kAlreadyExists) {
       // Someone changed the current run since we read it: the caller retries.

@@ -129,11 +129,21 @@ class Shard : public std::enable_shared_from_this<Shard> {
   sim::Result<Snapshot> load_locked(const WorkflowExecution& execution, bool* from_cache = nullptr);
   sim::Result<sim::Mutex*> lock(const std::string& workflow_id);
   void unlock(const std::string& workflow_id);
-  // Writes the mutation of `execution` from `before` to `after`.
+  // What a write of a run is conditioned on: the record version it
+  // replaces (0: it creates the run) and the event id its events start at.
+  struct WriteBase {
+    std::uint64_t version = 0;
+    std::int64_t next_event_id = 1;
+  };
+  static WriteBase base_of(const Snapshot& snapshot) noexcept {
+    return WriteBase{snapshot.version, snapshot.state.next_event_id};
+  }
+  // Writes the mutation of `execution` from `before` to `after`, and on
+  // success caches `after` (with its new version).
   // `current_condition`: for a create, the current run it replaces (nullopt:
   // none).
-  sim::Result<void> write(const WorkflowExecution& execution, const Snapshot& before, Snapshot& after,
-                          Mutation& mutation, bool create, const std::optional<std::string>& current_condition);
+  sim::Result<void> write(const WorkflowExecution& execution, WriteBase before, Snapshot& after, Mutation& mutation,
+                          bool create, const std::optional<std::string>& current_condition);
   std::string next_request_id();
   std::int64_t next_task_id();
   void remember(const WorkflowExecution& execution, Snapshot snapshot);

@@ -118,6 +118,53 @@ TEST(Rpc, ErrorsTravelBackWithTheirCode) {
   });
 }
 
+TEST(RpcFrame, TheHeaderRoundTripsAndThePayloadIsTheRest) {
+  std::string frame;
+  append_rpc_header(frame, RpcHeader{.kind = RpcHeader::kRequest, .id = 77, .method = "add", .budget_ns = 5});
+  const std::size_t header_bytes = frame.size();
+  frame += "payload bytes";
+  RpcHeader header;
+  Result<std::size_t> offset = read_rpc_header(frame, header);
+  ASSERT_TRUE(offset.ok()) << to_string(offset.error());
+  EXPECT_EQ(offset.value(), header_bytes);
+  EXPECT_EQ(header.kind, RpcHeader::kRequest);
+  EXPECT_EQ(header.id, 77U);
+  EXPECT_EQ(header.method, "add");
+  EXPECT_EQ(header.budget_ns, 5);
+  EXPECT_EQ(std::string_view(frame).substr(offset.value()), "payload bytes");
+  // Every strict prefix of the header is refused, as is an unknown kind.
+  for (std::size_t size = 0; size < header_bytes; size++) {
+    EXPECT_FALSE(read_rpc_header(std::string_view(frame).substr(0, size), header).ok()) << size;
+  }
+  std::string unknown_kind = frame;
+  unknown_kind[0] = '\x02';
+  EXPECT_FALSE(read_rpc_header(unknown_kind, header).ok());
+}
+
+TEST(Rpc, FramesThatDoNotDecodeAreCountedAndTheServerGoesOn) {
+  RpcWorld world;
+  std::string reply_frame;
+  append_rpc_header(reply_frame, RpcHeader{.kind = RpcHeader::kResponse, .id = 1});
+  std::string truncated;
+  append_rpc_header(truncated, RpcHeader{.kind = RpcHeader::kRequest, .id = 2, .method = "add"});
+  truncated.resize(truncated.size() - 2);
+  const std::vector<std::string> bad = {"", "\xff\xff\xff", reply_frame, truncated};
+  bool called = false;
+  world.in_client([&](RpcClient& rpc) {
+    Result<std::unique_ptr<Socket>> raw = world.network.bind(world.client, kClientPort + 1);
+    ASSERT_TRUE(raw.ok());
+    for (const std::string& bytes : bad) ASSERT_TRUE(raw.value()->send(world.server_endpoint(), bytes).ok());
+    this_fiber::sleep_for(100ms);
+    Result<Sum> sum = rpc.call<Sum>(world.server_endpoint(), "add", Add{1, 2}, 1s);
+    ASSERT_TRUE(sum.ok()) << to_string(sum.error());
+    EXPECT_EQ(sum.value().value, 3);
+    called = true;
+  });
+  EXPECT_TRUE(called);
+  EXPECT_EQ(world.server_process().server->stats().undecodable, bad.size());
+  EXPECT_EQ(world.server_process().server->stats().requests, 1U);
+}
+
 TEST(Rpc, NoAnswerIsATimeoutAndALateReplyIsDropped) {
   RpcWorld world;
   world.in_client([&](RpcClient& rpc) {
