@@ -154,6 +154,12 @@ class Encoder {
   }
 
   void write_varint64(std::uint64_t value) {
+    // Fast path: one byte. Most counts, lengths, tags and integers are
+    // small, and a push_back inlines where an append of a buffer does not.
+    if (value < 0x80) [[likely]] {
+      output_.push_back(static_cast<char>(value));
+      return;
+    }
     // Built on the stack and appended once: one capacity check, not ten.
     // The loop runs at most 9 times: each pass drops 7 of 64 bits.
     char buffer[kVarint64BytesMax];

@@ -133,8 +133,7 @@ void Shard::unlock(const std::string& workflow_id) {
   if (--it->second.users == 0) locks_.erase(it);
 }
 
-void Shard::remember(const WorkflowExecution& execution, Snapshot snapshot) {
-  store::ExecutionKey key = key_of(execution);
+void Shard::remember(store::ExecutionKey key, Snapshot snapshot) {
   if (!cache_.contains(key) && cache_.size() >= context_.options->cached_runs_max) {
     // Drop a closed run first, else the first in key order: deterministic.
     // Closed runs are kept apart so the choice costs a lookup, not a scan
@@ -199,7 +198,7 @@ sim::Result<Shard::Snapshot> Shard::load_locked(const WorkflowExecution& executi
   Snapshot snapshot{std::move(state).value(), reply.value().version};
   DURO_ASSERT(snapshot.state.execution == resolved);
   DURO_ASSERT(snapshot.state.next_event_id == reply.value().next_event_id);
-  remember(resolved, snapshot);
+  remember(key_of(resolved), snapshot);
   return snapshot;
 }
 
@@ -249,9 +248,16 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
     for (const std::string& warning : mutation.warnings) {
       if (context_.on_warning) context_.on_warning(warning);
     }
+    std::optional<store::ExecutionKey> key;
+    if (after_out != nullptr) key = key_of(after.state.execution);
     sim::Result<void> written = write(after.state.execution, base, after, mutation, false, std::nullopt);
     if (written.ok()) {
-      if (after_out != nullptr) *after_out = std::move(after);
+      if (after_out != nullptr) {
+        // write() moved the run into the cache, where it is now.
+        auto cached = cache_.find(*key);
+        DURO_ASSERT(cached != cache_.end());
+        *after_out = cached->second;
+      }
       return result;
     }
     if (written.error().code != ErrorCode::kAlreadyExists) return written.error();
@@ -350,16 +356,19 @@ sim::Result<void> Shard::write(const WorkflowExecution& execution, WriteBase bef
       return Error{ErrorCode::kInvalidArgument, reply.value().detail};
   }
   after.version = before.version + 1;
-  remember(execution, after);
-  if (create) current_runs_[execution.workflow_id] = execution.run_id;
+  // `execution` may be after's own: copied before `after` moves into the
+  // cache (a run's names cost less to copy than its state).
+  const WorkflowExecution written = execution;
+  remember(key_of(written), std::move(after));
+  if (create) current_runs_[written.workflow_id] = written.run_id;
   if (mutation.new_run) {
     const WorkflowExecution next_execution = mutation.new_run->state.execution;
-    current_runs_[execution.workflow_id] = next_execution.run_id;
-    remember(next_execution, Snapshot{std::move(mutation.new_run->state), 1});
+    current_runs_[written.workflow_id] = next_execution.run_id;
+    remember(key_of(next_execution), Snapshot{std::move(mutation.new_run->state), 1});
   }
   for (auto& [id, task] : transfer) enqueue_transfer(id, std::move(task));
   for (auto& [id, task] : timers) enqueue_timer(id, std::move(task));
-  if (mutation.closed) notify_closed(execution);
+  if (mutation.closed) notify_closed(written);
   return {};
 }
 

@@ -139,14 +139,15 @@ class Shard : public std::enable_shared_from_this<Shard> {
     return WriteBase{snapshot.version, snapshot.state.next_event_id};
   }
   // Writes the mutation of `execution` from `before` to `after`, and on
-  // success caches `after` (with its new version).
+  // success moves `after` (with its new version) into the cache: it is
+  // left moved-from, and so is `execution` if it is after's own.
   // `current_condition`: for a create, the current run it replaces (nullopt:
   // none).
   sim::Result<void> write(const WorkflowExecution& execution, WriteBase before, Snapshot& after, Mutation& mutation,
                           bool create, const std::optional<std::string>& current_condition);
   std::string next_request_id();
   std::int64_t next_task_id();
-  void remember(const WorkflowExecution& execution, Snapshot snapshot);
+  void remember(store::ExecutionKey key, Snapshot snapshot);
   void forget(const WorkflowExecution& execution);
   void notify_closed(const WorkflowExecution& execution);
 

@@ -70,11 +70,19 @@ LogStatus StoreLog::recover(StoreState& state) {
   std::uint64_t last_sequence = 0;
   if (have_snapshot) {
     std::string bytes;
-    LogStatus read = read_stable(kSnapshotFile, bytes,
-                                 [](std::string_view copy) { return parse_snapshot(copy, nullptr).has_value(); });
+    // As for the log below: the parse of the copy read_stable keeps is
+    // reused (each parse checksums the whole image), if `bytes` holds that
+    // very buffer.
+    std::optional<ParsedSnapshot> parsed;
+    const char* parsed_data = nullptr;
+    LogStatus read = read_stable(kSnapshotFile, bytes, [&](std::string_view copy) {
+      parsed = parse_snapshot(copy, nullptr);
+      parsed_data = copy.data();
+      return parsed.has_value();
+    });
     if (!read.ok()) return read;
     std::string why;
-    std::optional<ParsedSnapshot> parsed = parse_snapshot(bytes, &why);
+    if (!parsed.has_value() || parsed_data != bytes.data()) parsed = parse_snapshot(bytes, &why);
     if (!parsed.has_value()) return LogStatus::corrupt(fmt::format("{}: {}", kSnapshotFile, why));
     sim::Result<StoreState> decoded = StoreState::decode(parsed->payload, options_.request_ids_max);
     if (!decoded.ok()) {
