@@ -38,6 +38,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "sim/codec.h"
 #include "sim/future.h"
@@ -92,8 +93,9 @@ class RpcServer {
   const RpcServerStats& stats() const noexcept { return stats_; }
   std::size_t running() const noexcept { return running_; }
 
-  // Registers `handler` (Result<Response>(const Request&)) for `method`.
-  // It runs in a fiber on the server's node and may suspend.
+  // Registers `handler` (Result<Response>(const Request&), or
+  // (Request&&) to keep what it needs of the request without a copy) for
+  // `method`. It runs in a fiber on the server's node and may suspend.
   template <typename Request, typename Response, typename Handler>
   void handle(std::string method, Handler handler) {
     DURO_ASSERT_MSG(!started_, "handle() after start()");
@@ -104,7 +106,7 @@ class RpcServer {
                      [handler = std::move(handler)](std::string_view payload, std::string& reply) -> Result<void> {
                        Result<Request> request = decode<Request>(payload);
                        if (!request.ok()) return request.error();
-                       Result<Response> response = handler(request.value());
+                       Result<Response> response = handler(std::move(request.value()));
                        if (!response.ok()) return response.error();
                        encode_append(reply, response.value());
                        return {};

@@ -236,20 +236,21 @@ void StoreService::register_methods() {
         if (!outcome.ok()) return outcome.error();
         return outcome.value().update_shard_reply();
       });
-  server.handle<WriteRequest, WriteReply>(kWriteMethod, [this](const WriteRequest& request) -> sim::Result<WriteReply> {
-    sim::Result<Outcome> outcome = submit(request);
+  // Mutations move into the queue: a write carries the run's whole state.
+  server.handle<WriteRequest, WriteReply>(kWriteMethod, [this](WriteRequest&& request) -> sim::Result<WriteReply> {
+    sim::Result<Outcome> outcome = submit(std::move(request));
     if (!outcome.ok()) return outcome.error();
     return outcome.value().write_reply();
   });
   server.handle<RenewShardsRequest, WriteReply>(
-      kRenewShardsMethod, [this](const RenewShardsRequest& request) -> sim::Result<WriteReply> {
-        sim::Result<Outcome> outcome = submit(request);
+      kRenewShardsMethod, [this](RenewShardsRequest&& request) -> sim::Result<WriteReply> {
+        sim::Result<Outcome> outcome = submit(std::move(request));
         if (!outcome.ok()) return outcome.error();
         return outcome.value().write_reply();
       });
   server.handle<CompleteTasksRequest, WriteReply>(
-      kCompleteTasksMethod, [this](const CompleteTasksRequest& request) -> sim::Result<WriteReply> {
-        sim::Result<Outcome> outcome = submit(request);
+      kCompleteTasksMethod, [this](CompleteTasksRequest&& request) -> sim::Result<WriteReply> {
+        sim::Result<Outcome> outcome = submit(std::move(request));
         if (!outcome.ok()) return outcome.error();
         return outcome.value().write_reply();
       });
