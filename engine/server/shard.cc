@@ -248,18 +248,14 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
     for (const std::string& warning : mutation.warnings) {
       if (context_.on_warning) context_.on_warning(warning);
     }
-    std::optional<store::ExecutionKey> key;
-    if (after_out != nullptr) key = key_of(after.state.execution);
+    // The caller's copy is taken first: write() moves `after` into the cache.
+    if (after_out != nullptr) *after_out = after;
     sim::Result<void> written = write(after.state.execution, base, after, mutation, false, std::nullopt);
     if (written.ok()) {
-      if (after_out != nullptr) {
-        // write() moved the run into the cache, where it is now.
-        auto cached = cache_.find(*key);
-        DURO_ASSERT(cached != cache_.end());
-        *after_out = cached->second;
-      }
+      if (after_out != nullptr) after_out->version = base.version + 1;
       return result;
     }
+    if (after_out != nullptr) *after_out = Snapshot{};  // Not written: version 0 says so.
     if (written.error().code != ErrorCode::kAlreadyExists) return written.error();
     // The stored run moved on under us (another write of ours that timed
     // out and landed, or a previous owner's): read it again and redo.
