@@ -20,7 +20,7 @@ Duration exponential_duration(Random& random, Duration mean) {
 // A digest of the payload: the trace hash covers what was sent, so a change
 // in message contents changes the run's hash. Every message is digested,
 // so it takes eight bytes a step (FNV-1a takes one): each word is
-// multiplied in and the sum is mixed through splitmix64's finalizer. Words
+// multiplied in and the sum is mixed by a step of splitmix64. Words
 // are assembled little-endian byte by byte, so the digest does not depend
 // on the host's byte order. Not cryptographic: it only has to tell
 // different runs apart.
@@ -29,11 +29,6 @@ std::uint64_t payload_digest(std::string_view payload) noexcept {
   const auto* data = reinterpret_cast<const unsigned char*>(payload.data());
   std::size_t size = payload.size();
   std::uint64_t digest = 0xCBF29CE484222325ULL ^ (size * kMultiplier);
-  const auto mix = [](std::uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  };
   while (size >= 8) {
     std::uint64_t word = 0;
     for (std::size_t i = 0; i < 8; i++) word |= static_cast<std::uint64_t>(data[i]) << (8 * i);
@@ -44,7 +39,8 @@ std::uint64_t payload_digest(std::string_view payload) noexcept {
   }
   std::uint64_t tail = 0;
   for (std::size_t i = 0; i < size; i++) tail |= static_cast<std::uint64_t>(data[i]) << (8 * i);
-  return mix(digest ^ tail);
+  std::uint64_t state = digest ^ tail;
+  return splitmix64(state);
 }
 
 }  // namespace
