@@ -443,7 +443,9 @@ void encode_append(std::string& output, const T& value) {
 // per doubling, about six times for a kilobyte. Encoding into a buffer that
 // has grown already, then copying out once at the exact size, allocates
 // once. Leases nest (a codec may call encode() for a field); each gets its
-// own buffer. Not for use across a fiber switch: encoding never suspends.
+// own buffer, its holder's alone until the lease ends, so a lease may be held
+// across a fiber switch (RpcServer::serve holds one across its handler): a
+// fiber that runs meanwhile leases a different buffer.
 class EncodeScratch {
  public:
   EncodeScratch();
