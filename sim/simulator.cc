@@ -304,10 +304,13 @@ void Simulator::resume(std::uint32_t slot) {
   fiber.state = FiberState::kRunning;
   running_ = slot;
   sanitizer::start_switch(&scheduler_fake_stack_, fiber.stack_bottom, fiber.stack_size_bytes);
+  fiber.exceptions.swap_with_thread();
   fiber.context = std::move(fiber.context).resume();
+  fiber.exceptions.swap_with_thread();
   sanitizer::finish_switch(scheduler_fake_stack_, nullptr, nullptr);
   running_ = kNoSlot;
   if (!fiber.context) {
+    DURO_ASSERT_MSG(fiber.exceptions.empty(), "a fiber ended while handling an exception");
     release_fiber(slot);
   } else {
     DURO_ASSERT(fiber.state == FiberState::kWaiting || fiber.state == FiberState::kReady);

@@ -32,6 +32,7 @@
 #include "sim/assert.h"
 #include "sim/clock.h"
 #include "sim/event_queue.h"
+#include "sim/exception_state.h"
 #include "sim/node.h"
 #include "sim/random.h"
 #include "sim/sanitizer.h"
@@ -272,6 +273,7 @@ class Simulator {
   struct FiberSlot {
     boost::context::fiber context;    // The fiber, while it is not running.
     boost::context::fiber scheduler;  // The scheduler, while the fiber runs.
+    ExceptionState exceptions;        // The fiber's, while it is not running.
     // Counts suspensions over the slot's whole life (never reset on reuse),
     // so an event aimed at an earlier suspension or an earlier fiber in the
     // slot never matches.

@@ -54,10 +54,13 @@ void Coroutine::resume() {
   DURO_ASSERT(!done_ && fiber_);
   current_coroutine = this;
   sim::sanitizer::start_switch(&driver_fake_stack_, stack_bottom_, stack_size_bytes_);
+  exceptions_.swap_with_thread();
   fiber_ = std::move(fiber_).resume();
+  exceptions_.swap_with_thread();
   sim::sanitizer::finish_switch(driver_fake_stack_, nullptr, nullptr);
   current_coroutine = nullptr;
   DURO_ASSERT(done_ == !fiber_);
+  DURO_ASSERT_MSG(!done_ || exceptions_.empty(), "a coroutine ended while handling an exception");
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 

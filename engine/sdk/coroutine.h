@@ -11,13 +11,15 @@
 // Destroying a suspended coroutine unwinds it: suspend() throws
 // CoroutineUnwind (not a std::exception; code that catches `...` must
 // rethrow) so the body's destructors run. An exception escaping the body is
-// rethrown from the resume() that ran it.
+// rethrown from the resume() that ran it. The body may suspend inside a
+// catch block: each coroutine keeps the exceptions it is handling.
 #pragma once
 
 #include <boost/context/fiber.hpp>
 #include <exception>
 #include <functional>
 
+#include "sim/exception_state.h"
 #include "sim/stack_pool.h"
 
 namespace duro::sdk {
@@ -45,6 +47,9 @@ class Coroutine {
  private:
   boost::context::fiber fiber_;   // The coroutine, while suspended.
   boost::context::fiber driver_;  // The driver, while the coroutine runs.
+  // The body's exceptions being handled, while it is suspended: it may
+  // suspend inside a catch block (sim/exception_state.h).
+  sim::ExceptionState exceptions_;
   const void* stack_bottom_ = nullptr;
   std::size_t stack_size_bytes_ = 0;
   const void* driver_stack_bottom_ = nullptr;

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <exception>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -159,6 +161,36 @@ TEST_F(FiberTest, CatchAllThatRethrowsStillDies) {
   victim.cancel();
   EXPECT_EQ(catches, 1);
   EXPECT_TRUE(victim.done());
+}
+
+// The runtime keeps the exceptions being handled per thread; each fiber
+// must keep its own, or a fiber that waits inside a catch block would find
+// another fiber's exception there (sim/exception_state.h).
+TEST_F(FiberTest, EachFiberKeepsTheExceptionsItIsHandlingAcrossSwitches) {
+  std::vector<std::string> log;
+  auto catcher = [&](std::string name) {
+    return [&log, name] {
+      try {
+        throw std::runtime_error(name);
+      } catch (const std::runtime_error& caught) {
+        this_fiber::yield();  // The other fiber catches its own meanwhile.
+        EXPECT_EQ(std::uncaught_exceptions(), 0);
+        try {
+          throw;
+        } catch (const std::runtime_error& again) {
+          log.push_back(name + " rethrew " + again.what() + ", caught " + caught.what());
+        }
+        this_fiber::yield();  // The other fiber ends its catch meanwhile.
+        log.push_back(name + " still holds " + caught.what());
+      }
+    };
+  };
+  sim.spawn(node, "a", catcher("a"));
+  sim.spawn(node, "b", catcher("b"));
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(log, (std::vector<std::string>{"a rethrew a, caught a", "b rethrew b, caught b", "a still holds a",
+                                           "b still holds b"}));
+  EXPECT_EQ(std::current_exception(), nullptr);
 }
 
 TEST_F(FiberTest, StacksArePooledAndReused) {
