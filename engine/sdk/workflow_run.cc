@@ -610,6 +610,17 @@ void WorkflowRun::block_until(detail::FunctionRef<bool()> ready, bool cancellabl
 }
 
 void WorkflowRun::main_body() {
+  // Handlers capture the workflow function's locals, by reference as is
+  // natural: they end with its frame, whichever way it is left, and are
+  // never called again (a query or a signal would read a dead stack).
+  struct HandlersEnd {
+    WorkflowRun& run;
+    ~HandlersEnd() {
+      run.function_returned_ = true;
+      run.signal_handlers_.clear();
+      run.query_handlers_.clear();
+    }
+  } handlers_end{*this};
   try {
     Payload result = definition_->body(context_, input_);
     finish_main(engine::CompleteWorkflowExecution{std::move(result)});
@@ -1031,6 +1042,14 @@ void WorkflowRun::on_query(std::string_view name, std::function<Payload(const Pa
 }
 
 QueryAnswer WorkflowRun::query(std::string_view query_type, const Payload& args) {
+  if (function_returned_) {
+    return QueryAnswer{{}, Failure{"QueryRunClosed",
+                                   fmt::format("the function of workflow {} (run {}, type \"{}\") has returned: its "
+                                               "query handlers ended with the state they read",
+                                               info_.workflow_id, info_.run_id,
+                                               info_.workflow_type),
+                                   {}, true, engine::TimeoutType::kNone, "workflow"}};
+  }
   auto handler = query_handlers_.find(query_type);
   if (handler == query_handlers_.end()) {
     std::string known;

@@ -257,6 +257,7 @@ class WorkflowRun {
   bool cancel_requested_ = false;
   bool cancel_pending_ = false;  // Requested in the events since the last task; acted on at the next.
   bool in_handler_ = false;
+  bool function_returned_ = false;  // The workflow function's frame is gone, and its handlers.
   std::uint64_t task_seq_ = 0;  // Workflow tasks the code ran.
 
   std::vector<std::unique_ptr<Slot>> coroutines_;  // The main coroutine first.

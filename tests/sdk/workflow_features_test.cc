@@ -434,5 +434,42 @@ TEST(SdkFeatures, AQueryHandlerThatIssuesACommandIsRefused) {
   EXPECT_NE(unknown.failure->message.find("good"), std::string::npos);  // It lists the handlers there are.
 }
 
+// A handler reads the workflow function's locals; once the function has
+// returned they are gone, and a query must say so rather than read a dead
+// stack (entity-workflows read garbage from one that continued as new).
+std::string stage_then_return(WorkflowContext& ctx) {
+  std::string stage = "waiting";
+  ctx.on_query<std::string>("stage", [&] { return stage; });
+  ctx.sleep(1min);
+  stage = "returning";
+  return stage;
+}
+
+TEST(SdkFeatures, AQueryAfterTheWorkflowFunctionReturnedFailsWithoutReadingItsState) {
+  Registry registry = base_registry();
+  registry.workflow("staged", stage_then_return);
+  SdkCluster cluster(registry, {.seed = 13});
+  std::vector<engine::QueryWorkflowReply> replies;
+  cluster.on_client([&](sim::Env& env, TestClient& client) {
+    ASSERT_TRUE(SdkCluster::start(client, env, "staged-1", "staged", Payload{}).ok());
+    for (const sim::Duration wait : {sim::Duration{30s}, sim::Duration{2min}}) {
+      env.sleep_for(wait);
+      auto reply = client.call<engine::QueryWorkflowReply>(engine::method::kQueryWorkflow,
+                                                           engine::QueryWorkflowRequest{{"staged-1", ""}, "stage", {}},
+                                                           env.sim().deadline_after(1min));
+      ASSERT_TRUE(reply.ok()) << sim::to_string(reply.error());
+      replies.push_back(reply.value());
+    }
+    env.sim().stop();
+  });
+  cluster.world.run_for(1h);
+  ASSERT_EQ(replies.size(), 2u);
+  ASSERT_FALSE(replies[0].failure.has_value()) << replies[0].failure->message;
+  EXPECT_EQ(from_payload<std::string>(replies[0].result), "waiting");
+  ASSERT_TRUE(replies[1].failure.has_value());
+  EXPECT_EQ(replies[1].failure->type, "QueryRunClosed");
+  EXPECT_NE(replies[1].failure->message.find("staged-1"), std::string::npos) << replies[1].failure->message;
+}
+
 }  // namespace
 }  // namespace duro::sdk
