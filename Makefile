@@ -30,7 +30,7 @@ PROFILES ?= none,mild,partitions,crashes,disk,chaos,swarm
 
 PACKAGES := g++ cmake ninja-build pkg-config \
   libboost-context-dev librapidcheck-dev libfmt-dev libzstd-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libmimalloc-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

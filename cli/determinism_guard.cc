@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <set>
+#include <string_view>
 #include <tuple>
 
 #include "engine/sdk/workflow_run.h"
@@ -39,13 +41,23 @@ bool runtime_object(const char* object) {
          path.find("libasan") != std::string_view::npos || path.find("libubsan") != std::string_view::npos;
 }
 
+// Whether `object` is the memory allocator (mimalloc, linked into Duro's
+// programs): it reads the clock to pace returning freed memory to the
+// system, which moves where later objects land and never what workflow
+// code computes (fuzz mode checks that the code's results do not depend
+// on where its objects land). Its calls are not the code's.
+bool allocator_object(const char* object) {
+  return std::string_view(object == nullptr ? "" : object).find("libmimalloc") != std::string_view::npos;
+}
+
 std::string demangled(const char* symbol) {
   int status = 0;
   std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(symbol, nullptr, nullptr, &status), std::free);
   return status == 0 && name != nullptr ? std::string(name.get()) : std::string(symbol);
 }
 
-std::string caller_name(void* return_address) {
+// The function that made the call, or nothing when the allocator did.
+std::optional<std::string> caller_name(void* return_address) {
   void* frames[kFramesMax];
   const int count = ::backtrace(frames, kFramesMax);
   // Frame 0 is hit(), 1 check()'s caller (the interposer); after them, the
@@ -53,6 +65,7 @@ std::string caller_name(void* return_address) {
   for (int i = 2; i < count; i++) {
     Dl_info info{};
     if (::dladdr(frames[i], &info) == 0) continue;
+    if (allocator_object(info.dli_fname)) return std::nullopt;
     if (runtime_object(info.dli_fname)) continue;
     if (info.dli_sname != nullptr) return demangled(info.dli_sname);
     // A function without a dynamic symbol (a lambda, anything with
@@ -73,11 +86,11 @@ void hit(const char* call, void* return_address) {
   const sdk::WorkflowRun* run = sdk::running_workflow();
   if (run == nullptr) return;
   in_hit = true;
-  std::string caller = caller_name(return_address);
+  std::optional<std::string> caller = caller_name(return_address);
   const std::string& type = run->info().workflow_type;
-  if (findings.size() < kFindingsMax && seen.emplace(call, type, caller).second) {
+  if (caller && findings.size() < kFindingsMax && seen.emplace(call, type, *caller).second) {
     std::optional<sdk::CodeLocation> last = run->last_command_location();
-    findings.push_back(GuardFinding{call, type, run->info().workflow_id, std::move(caller),
+    findings.push_back(GuardFinding{call, type, run->info().workflow_id, std::move(*caller),
                                     last ? fmt::format("{}:{} ({})", last->file, last->line, last->call)
                                          : std::string("none yet")});
   }
