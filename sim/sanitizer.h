@@ -37,12 +37,14 @@ inline void finish_switch(void* fake_stack_save, const void** bottom_old,
 inline void unpoison(void* address, std::size_t size) noexcept {
   ASAN_UNPOISON_MEMORY_REGION(address, size);
 }
+inline void poison(void* address, std::size_t size) noexcept { ASAN_POISON_MEMORY_REGION(address, size); }
 #else
 inline constexpr bool kAddressSanitizer = false;
 
 inline void start_switch(void**, const void*, std::size_t) noexcept {}
 inline void finish_switch(void*, const void**, std::size_t*) noexcept {}
 inline void unpoison(void*, std::size_t) noexcept {}
+inline void poison(void*, std::size_t) noexcept {}
 #endif
 
 }  // namespace duro::sim::sanitizer

@@ -50,6 +50,10 @@ void StackPool::deallocate(boost::context::stack_context& stack) noexcept {
   DURO_ASSERT(in_use_ > 0);
   DURO_ASSERT(stack.size == stack_size_bytes_);
   in_use_--;
+  // Nothing may read a finished fiber's frames (a handler that captured a
+  // local by reference and outlived it): under ASan, reading a pooled stack
+  // is a use-after-poison report until the stack is lent again.
+  sanitizer::poison(static_cast<char*>(stack.sp) - stack.size, stack.size);
   free_.push_back(stack);
 }
 
