@@ -12,5 +12,8 @@ namespace duro::bench {
 bool counting_allocations() noexcept;
 // Allocations so far; take differences.
 std::uint64_t allocations() noexcept;
+// Bytes held by blocks from operator new not yet deleted, as the allocator
+// sized them. Only while counting_allocations().
+std::int64_t live_heap_bytes() noexcept;
 
 }  // namespace duro::bench

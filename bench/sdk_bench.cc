@@ -54,6 +54,9 @@
 // printed by main() (sim_bench.cc) after the table.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
+#if defined(DURO_MIMALLOC)
+#include <mimalloc.h>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -397,10 +400,18 @@ std::size_t resident_bytes() {
   return static_cast<std::size_t>(resident_pages) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
 
-// Heap bytes in use (malloc'd and not freed), after handing free memory
-// back to the kernel so that RSS says what is held.
+// Heap bytes in use (from new and not deleted), after handing free memory
+// back to the kernel so that RSS says what is held. The programs allocate
+// through mimalloc (CMakeLists.txt), whose free memory mi_collect returns
+// and whose use glibc's mallinfo2 does not see; the sanitizer build keeps
+// its own allocator, and counts nothing.
 std::size_t heap_bytes_in_use() {
+#if defined(DURO_MIMALLOC)
+  mi_collect(true);
+#else
   ::malloc_trim(0);
+#endif
+  if (bench::counting_allocations()) return static_cast<std::size_t>(std::max<std::int64_t>(0, bench::live_heap_bytes()));
   const struct mallinfo2 info = ::mallinfo2();
   return info.uordblks + info.hblkhd;
 }

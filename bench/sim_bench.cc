@@ -37,6 +37,8 @@
 #include <queue>
 #include <vector>
 
+#include <malloc.h>
+
 #include "bench/allocation_counter.h"
 #include "bench/ratio_reporter.h"
 #include "sim/random.h"
@@ -55,22 +57,33 @@
 
 namespace {
 std::uint64_t allocations = 0;
+// Bytes held by live blocks from new, as the allocator sized them
+// (malloc_usable_size: the allocator's own rounding included): the heap
+// the program holds, whichever allocator serves it.
+std::int64_t live_bytes = 0;
 constexpr bool kCountingAllocations = !duro::sim::sanitizer::kAddressSanitizer;
 }  // namespace
 
 #if !defined(DURO_ASAN)
 void* operator new(std::size_t size) {
   allocations++;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) {
+    live_bytes += static_cast<std::int64_t>(::malloc_usable_size(p));
+    return p;
+  }
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  if (p != nullptr) live_bytes -= static_cast<std::int64_t>(::malloc_usable_size(p));
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
 #endif
 
 namespace duro::bench {
 bool counting_allocations() noexcept { return kCountingAllocations; }
 std::uint64_t allocations() noexcept { return ::allocations; }
+std::int64_t live_heap_bytes() noexcept { return ::live_bytes; }
 }  // namespace duro::bench
 
 namespace {
