@@ -19,6 +19,12 @@ Error not_owned(std::uint32_t shard) {
 constexpr std::size_t kCloseWaitersPerRunMax = 1024;
 constexpr std::size_t kLockWaitersMax = 4096;
 constexpr int kUpdateAttemptsMax = 3;
+// A write the store's RPC server refused at its concurrency bound is sent
+// again, up to this many times, after a pause that doubles (with jitter:
+// the writes refused together do not come back together).
+constexpr int kOverloadedWriteRetriesMax = 8;
+constexpr sim::Duration kOverloadedWriteBackoffInitial = std::chrono::milliseconds{5};
+constexpr sim::Duration kOverloadedWriteBackoffMax = std::chrono::milliseconds{500};
 constexpr std::uint32_t kReadBatchesMax = 256;
 
 store::ExecutionKey key_of(const WorkflowExecution& execution) {
@@ -331,6 +337,22 @@ sim::Result<void> Shard::write(const WorkflowExecution& execution, WriteBase bef
 
   stats_.writes++;
   sim::Result<store::WriteReply> reply = context_.router->store<store::WriteReply>(store::kWriteMethod, request);
+  // The store's server refuses a request at its bound before running it
+  // (kOverloaded): under load that is no reason to reload the shard, as an
+  // unknown outcome is. The same request again is safe whatever became of
+  // other copies of it (the network may duplicate one, and a copy may have
+  // run): the store answers a request id it has seen with what it recorded.
+  sim::Duration backoff = kOverloadedWriteBackoffInitial;
+  for (int retry = 0; retry < kOverloadedWriteRetriesMax && !stopped_ && !reply.ok() &&
+                      reply.error().code == ErrorCode::kOverloaded;
+       retry++) {
+    stats_.overloaded_write_retries++;
+    const auto half_ns = static_cast<std::uint64_t>(backoff.count() / 2);
+    sim::this_fiber::sleep_for(sim::Duration{static_cast<std::int64_t>(half_ns + context_.env->random().uniform(half_ns + 1))});
+    backoff = std::min(backoff * 2, kOverloadedWriteBackoffMax);
+    if (stopped_) break;
+    reply = context_.router->store<store::WriteReply>(store::kWriteMethod, request);
+  }
   if (stopped_) return not_owned(shard_id_);
   if (!reply.ok()) {
     // Written or not, nobody can say: fence it off by taking the shard

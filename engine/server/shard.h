@@ -49,6 +49,7 @@ namespace duro::engine {
 struct ShardStats {
   std::uint64_t writes = 0;
   std::uint64_t write_conflicts = 0;   // kConditionFailed: reloaded and retried.
+  std::uint64_t overloaded_write_retries = 0;  // Refused at the store's bound: sent again.
   std::uint64_t transfer_tasks_done = 0;
   std::uint64_t timer_tasks_done = 0;
   std::uint64_t task_retries = 0;

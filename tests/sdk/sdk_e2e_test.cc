@@ -9,6 +9,7 @@
 
 #include "engine/history/history_validator.h"
 #include "engine/sdk/registry.h"
+#include "engine/server/server_node.h"
 #include "engine/sdk/replayer.h"
 #include "engine/testing/sdk_cluster.h"
 
@@ -235,6 +236,56 @@ TEST(SdkEndToEnd, FanOutChildSideEffectQueryAndSignalHandler) {
   EXPECT_EQ(stages, (std::vector<std::string>{"waiting for notes"}));
   EXPECT_TRUE(engine::validate_history(history).empty());
   expect_replays_identically(registry, history, {"fanout-1", run_id}, observed);
+}
+
+// A burst of starts beyond the store's bound on concurrent requests (256):
+// the store refuses the excess (kOverloaded, before running them) and the
+// shards send those writes again. Nobody reloads a shard for it — a refusal
+// at the bound is not an unknown outcome — and every workflow completes.
+std::int64_t burst_step(WorkflowContext& ctx, const std::int64_t& x) {
+  return ctx.activity<std::int64_t>("burst_add", x, ActivityOptions{.start_to_close = std::chrono::minutes{1}});
+}
+
+TEST(SdkEndToEnd, ABurstBeyondTheStoresBoundCompletesWithoutReloadingAShard) {
+  Registry registry;
+  registry.workflow("burst", burst_step).activity("burst_add", [](ActivityContext&, const std::int64_t& x) {
+    return x + 1;
+  });
+  SdkCluster cluster(registry, {.seed = 3, .servers = 1});
+  constexpr std::int64_t kWorkflows = 600;
+  std::int64_t completed = 0;
+  std::int64_t finished = 0;
+  cluster.on_client([&](sim::Env& env, TestClient& client) {
+    for (std::int64_t i = 0; i < kWorkflows; i++) {
+      env.spawn("burst", [&, i] {
+        const std::string id = "burst-" + std::to_string(i);
+        sim::Result<std::string> run_id =
+            SdkCluster::start(client, env, id, "burst", to_payload(i), std::chrono::minutes{10});
+        if (run_id.ok()) {
+          auto closed = client.wait_result({id, run_id.value()}, env.sim().deadline_after(std::chrono::minutes{30}));
+          if (closed.ok() && closed.value().status == engine::WorkflowStatus::kCompleted &&
+              from_payload<std::int64_t>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result) ==
+                  i + 1) {
+            completed++;
+          }
+        }
+        finished++;
+      });
+    }
+    // The client lives as long as this body: wait for every burst fiber.
+    for (int seconds = 0; seconds < 3600 && finished < kWorkflows; seconds++) env.sleep_for(std::chrono::seconds{1});
+    env.sim().stop();
+  });
+  cluster.world.run_for(std::chrono::hours{1});
+  EXPECT_EQ(completed, kWorkflows);
+  auto* server = dynamic_cast<engine::ServerNode*>(cluster.world.sim().process(cluster.servers.at(0)));
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(server->shards().stats().acquired, 8U) << "a shard was reloaded";
+  std::uint64_t retried = 0;
+  for (std::uint32_t shard = 0; shard < 8; shard++) {
+    if (auto owned = server->shards().shard(shard)) retried += owned->stats().overloaded_write_retries;
+  }
+  EXPECT_GT(retried, 0U) << "the burst never reached the store's bound: the test shows nothing";
 }
 
 }  // namespace
