@@ -24,7 +24,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BENCH_BUILD_DIR ?= build-bench
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
-SEEDS ?= 10
+SEEDS ?= 40
 FAULTS ?= swarm
 PROFILES ?= none,mild,partitions,crashes,disk,chaos,swarm
 
@@ -62,13 +62,12 @@ configure: deps $(BUILD_DIR)/build.ninja
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# About a minute and a quarter on 2 cores with the defaults (measured
-# 2026-11-30: 1m11s; 4m03s before that session's speed-ups). Under swarm a
-# seed of retry-storm (1,000 twins through a 30 min outage, the store
-# restarting under them) takes about 9 s of CPU, most of the suite's; the
-# other six scenarios' ten seeds each take 1-9 s in all. More seeds find
-# more: SEEDS=30 (3 min) fails mrn-failover's seeds 15 and 21, open
-# (docs/scenarios.md, mrn-failover).
+# About three and a half minutes on 2 cores with the defaults (measured
+# 2026-11-30: 40 seeds in 2m41s + 46s; 10 seeds took 4m03s before that
+# session's speed-ups, and this VM is up to 1.8x slower on some days).
+# Under swarm a seed of retry-storm (1,000 twins through a 30 min outage,
+# the store restarting under them) takes about 9 s of CPU, most of the
+# suite's; the other six scenarios take 1-25 s per ten seeds.
 sim: build
 	$(BUILD_DIR)/bin/duro run --all --faults $(FAULTS) --seeds $(SEEDS)
 
