@@ -24,8 +24,9 @@
 //                     at most one open run per workflow id.
 //   replicas:         every namespace has a replica in 2 or 3 cells, always.
 //   no-ping-pong:     at most kFailoversPerWindowMax failovers per hour
-//                     of the controller's time: the hour in true time,
-//                     less what clock jumps stepped the clocks forward.
+//                     of the controller's time: its shard's clock, which
+//                     runs ahead of true time once clock jumps and
+//                     takeovers have moved it.
 //   graceful-keeps:   a replica that took over by hand-over holds every
 //                     write of the one it replaced (nothing acknowledged is
 //                     lost in a graceful failover).
@@ -290,14 +291,21 @@ class MrnFailover final : public Scenario {
   std::map<std::string, std::int64_t> top_epoch_;
   // Namespace -> when a replica became active, and where.
   std::map<std::string, std::vector<std::pair<sim::TimePoint, std::string>>> activations_;
-  // Namespace -> the controller's clock skew when each of those came.
-  std::map<std::string, std::vector<sim::Duration>> activation_skews_;
+  // The server nodes, for controller_skew (named once, not per check).
+  std::vector<sim::NodeId> servers_;
   // Namespace -> (true time, skew) each time the sampled skew changed.
   std::map<std::string, std::vector<std::pair<sim::TimePoint, sim::Duration>>> skews_;
 };
 
 void MrnFailover::setup(Harness& harness) {
   harness_ = &harness;
+  // Bounded: the harness names its servers server-1, server-2, ...
+  constexpr int kServersMax = 64;
+  for (int i = 1; i <= kServersMax; i++) {
+    const sim::NodeId node = harness.world().node_named(fmt::format("server-{}", i));
+    if (node == sim::kNoNode) break;
+    servers_.push_back(node);
+  }
   sim::Random& random = harness.random();
   FailureModel flaky{.server_error_probability = 0.02, .timeout_after_apply_probability = 0.01};
   for (const char* name : {kEast, kWest}) {
@@ -444,11 +452,7 @@ std::map<std::string, std::set<std::string>> MrnFailover::open_runs(const std::s
 std::optional<sim::Duration> MrnFailover::controller_skew(const std::string& ns) const {
   sim::World& world = harness_->world();
   const std::string workflow_id = "mrn/" + ns;
-  // Bounded: the harness names its servers server-1, server-2, ...
-  constexpr int kServersMax = 64;
-  for (int i = 1; i <= kServersMax; i++) {
-    const sim::NodeId node = world.node_named(fmt::format("server-{}", i));
-    if (node == sim::kNoNode) break;
+  for (const sim::NodeId node : servers_) {
     if (!world.sim().is_up(node)) continue;
     auto* server = dynamic_cast<engine::ServerNode*>(world.sim().process(node));
     if (server == nullptr) continue;
@@ -527,17 +531,15 @@ void MrnFailover::check_safety(Checker& checker) {
       actives_seen_[ns].insert(active);
       top_epoch_[ns] = std::max(top_epoch_[ns], replica->epoch);
       auto& times = activations_[ns];
-      auto& skews = activation_skews_[ns];
       const sim::Duration skew_now = skew_at(ns, now);
       times.emplace_back(now, cell->name());
-      skews.push_back(skew_now);
       // The controller's hour, in true time: shorter by what its clock's
       // skew grew since each activation.
       std::int64_t recent = 0;
       sim::Duration shortest = kFailoverWindow;
-      for (std::size_t i = 0; i < times.size(); i++) {
-        const sim::Duration window = kFailoverWindow - (skew_now - skews[i]);
-        if (now - times[i].first < window) {
+      for (const auto& [at, activated_in] : times) {
+        const sim::Duration window = kFailoverWindow - (skew_now - skew_at(ns, at));
+        if (now - at < window) {
           recent++;
           shortest = std::min(shortest, window);
         }
@@ -627,7 +629,6 @@ void MrnFailover::check_end(Harness& harness, Checker& checker) {
   if (!cut) return;
   for (const std::string& ns : namespaces_) {
     const auto& times = activations_[ns];
-    const auto& skews = activation_skews_[ns];
     // Due only if east was the active region when it was cut off.
     std::string active_at_cut = kEast;
     for (const auto& [at, cell] : times) {
@@ -638,9 +639,9 @@ void MrnFailover::check_end(Harness& harness, Checker& checker) {
     // when the oldest of the budget's failovers leaves its hour.
     const sim::Duration skew_cut = skew_at(ns, cut_at);
     std::vector<sim::TimePoint> frees;  // When each failover in the hour leaves it.
-    for (std::size_t i = 0; i < times.size(); i++) {
-      const sim::TimePoint leaves = times[i].first + kFailoverWindow - (skew_cut - skews[i]);
-      if (times[i].first <= cut_at && leaves > cut_at) frees.push_back(leaves);
+    for (const auto& [at, activated_in] : times) {
+      const sim::TimePoint leaves = at + kFailoverWindow - (skew_cut - skew_at(ns, at));
+      if (at <= cut_at && leaves > cut_at) frees.push_back(leaves);
     }
     sim::TimePoint allowed = cut_at;
     if (frees.size() >= static_cast<std::size_t>(kFailoversPerWindowMax)) {
