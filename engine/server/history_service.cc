@@ -197,7 +197,7 @@ sim::Result<PollWorkflowTaskQueueReply> HistoryService::record_workflow_task_sta
                            ? state.previous_started_event_id + 1
                            : 1;
   sim::Result<GetWorkflowExecutionHistoryReply> history =
-      shard.value()->read_history(state.execution, from, kHistoryPageEventsMax);
+      shard.value()->read_written_history(state.execution, from, kHistoryPageEventsMax);
   if (!history.ok()) return history.error();
   reply.history = std::move(history.value().events);
   reply.next_page_event_id = history.value().next_event_id;
@@ -243,7 +243,7 @@ sim::Result<PollActivityTaskQueueReply> HistoryService::record_activity_task_sta
   if (it == after.state.activities.end()) return Error{ErrorCode::kNotFound, "NotFound: activity gone"};
   const ActivityInfo& activity = it->second;
   sim::Result<GetWorkflowExecutionHistoryReply> scheduled =
-      shard.value()->read_history(after.state.execution, task.scheduled_event_id, 1);
+      shard.value()->read_written_history(after.state.execution, task.scheduled_event_id, 1);
   if (!scheduled.ok()) return scheduled.error();
   if (scheduled.value().events.empty() || !scheduled.value().events.front().is<ActivityTaskScheduled>()) {
     return Error{ErrorCode::kUnavailable, "the activity's scheduled event is not readable yet"};

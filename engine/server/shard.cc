@@ -1,6 +1,8 @@
 #include "engine/server/shard.h"
 
 #include <algorithm>
+#include <optional>
+#include <span>
 #include <utility>
 
 #include "engine/history/history.h"
@@ -26,6 +28,28 @@ constexpr int kOverloadedWriteRetriesMax = 8;
 constexpr sim::Duration kOverloadedWriteBackoffInitial = std::chrono::milliseconds{5};
 constexpr sim::Duration kOverloadedWriteBackoffMax = std::chrono::milliseconds{500};
 constexpr std::uint32_t kReadBatchesMax = 256;
+// What a cached run keeps of the history batches it last appended: enough
+// for the events since a sticky worker's previous workflow task in the
+// common case, bounded so that a cache of open runs stays small.
+constexpr std::size_t kRecentBatchesMax = 8;
+constexpr std::size_t kRecentBytesMax = 64 * 1024;
+
+// Appends the events of `batches` (whole, contiguous, in order) from
+// `from_event_id` on to `out`, until it holds `max_events`.
+void collect_events(std::span<const store::HistoryBatch> batches, EventId from_event_id, std::uint32_t max_events,
+                    std::vector<HistoryEvent>& out) {
+  for (const store::HistoryBatch& batch : batches) {
+    if (out.size() >= max_events) return;
+    if (batch.first_event_id + batch.event_count <= from_event_id) continue;
+    sim::Result<std::vector<HistoryEvent>> events = decode_events(batch.events);
+    // The store checksums what it keeps, and this owner wrote the rest:
+    // bytes that do not decode are a bug in this code, not a disk fault.
+    DURO_ASSERT_MSG(events.ok(), "a stored history batch does not decode");
+    for (HistoryEvent& event : events.value()) {
+      if (event.event_id >= from_event_id && out.size() < max_events) out.push_back(std::move(event));
+    }
+  }
+}
 
 store::ExecutionKey key_of(const WorkflowExecution& execution) {
   DURO_ASSERT(!execution.run_id.empty());
@@ -139,7 +163,7 @@ void Shard::unlock(const std::string& workflow_id) {
   if (--it->second.users == 0) locks_.erase(it);
 }
 
-void Shard::remember(store::ExecutionKey key, Snapshot snapshot) {
+void Shard::remember(store::ExecutionKey key, Snapshot snapshot, store::HistoryBatch* appended) {
   if (!cache_.contains(key) && cache_.size() >= context_.options->cached_runs_max) {
     // Drop a closed run first, else the first in key order: deterministic.
     // Closed runs are kept apart so the choice costs a lookup, not a scan
@@ -154,7 +178,30 @@ void Shard::remember(store::ExecutionKey key, Snapshot snapshot) {
   } else {
     closed_cached_.insert(key);
   }
-  cache_[std::move(key)] = std::move(snapshot);
+  CachedRun& cached = cache_[std::move(key)];
+  std::vector<store::HistoryBatch>& recent = cached.recent;
+  // A write without events (an activity's start) keeps the batches; one
+  // that does not continue them starts them again.
+  if (appended != nullptr) {
+    const bool contiguous = !recent.empty() && recent.back().first_event_id + recent.back().event_count ==
+                                                   appended->first_event_id;
+    if (!contiguous) recent.clear();
+    recent.push_back(std::move(*appended));
+  }
+  std::size_t bytes = 0;
+  for (const store::HistoryBatch& batch : recent) bytes += batch.events.size();
+  std::size_t dropped = 0;
+  while (dropped < recent.size() && (recent.size() - dropped > kRecentBatchesMax || bytes > kRecentBytesMax)) {
+    bytes -= recent[dropped++].events.size();
+  }
+  recent.erase(recent.begin(), recent.begin() + static_cast<std::ptrdiff_t>(dropped));
+  // The batches end where the state does, or there are none.
+  if (!snapshot.state.running() ||
+      (!recent.empty() && recent.back().first_event_id + recent.back().event_count != snapshot.state.next_event_id)) {
+    recent.clear();
+  }
+  cached.snapshot = std::move(snapshot);
+  DURO_ASSERT(recent.size() <= kRecentBatchesMax);
   DURO_ASSERT(closed_cached_.size() <= cache_.size());
 }
 
@@ -186,7 +233,7 @@ sim::Result<Shard::Snapshot> Shard::load_locked(const WorkflowExecution& executi
     if (!run.ok()) return run.error();
     resolved.run_id = run.value();
   }
-  if (auto it = cache_.find(key_of(resolved)); it != cache_.end()) return it->second;
+  if (auto it = cache_.find(key_of(resolved)); it != cache_.end()) return it->second.snapshot;
   if (from_cache != nullptr) *from_cache = false;
   stats_.cache_misses++;
   sim::Result<store::GetExecutionReply> reply = context_.router->store<store::GetExecutionReply>(
@@ -376,13 +423,18 @@ sim::Result<void> Shard::write(const WorkflowExecution& execution, WriteBase bef
   after.version = before.version + 1;
   // `execution` may be after's own: copied before `after` moves into the
   // cache (a run's names cost less to copy than its state).
+  // The batches the store took stay with the cached runs (request.executions
+  // is not read again).
   const WorkflowExecution written = execution;
-  remember(key_of(written), std::move(after));
+  std::optional<store::HistoryBatch>& appended = request.executions.front().append;
+  remember(key_of(written), std::move(after), appended.has_value() ? &*appended : nullptr);
   if (create) current_runs_[written.workflow_id] = written.run_id;
   if (mutation.new_run) {
+    DURO_ASSERT(request.executions.size() == 2 && request.executions.back().append.has_value());
     const WorkflowExecution next_execution = mutation.new_run->state.execution;
     current_runs_[written.workflow_id] = next_execution.run_id;
-    remember(key_of(next_execution), Snapshot{std::move(mutation.new_run->state), 1});
+    remember(key_of(next_execution), Snapshot{std::move(mutation.new_run->state), 1},
+             &*request.executions.back().append);
   }
   for (auto& [id, task] : transfer) enqueue_transfer(id, std::move(task));
   for (auto& [id, task] : timers) enqueue_timer(id, std::move(task));
@@ -527,25 +579,42 @@ sim::Result<GetWorkflowExecutionHistoryReply> Shard::read_history(const Workflow
     resolved.run_id = snapshot.value().state.execution.run_id;
   }
   reply.run_id = resolved.run_id;
+  stats_.history_reads_from_store++;
   const std::uint32_t batches = std::clamp<std::uint32_t>(max_events, 1, kReadBatchesMax);
   sim::Result<store::ReadHistoryReply> read = context_.router->store<store::ReadHistoryReply>(
       store::kReadHistoryMethod, store::ReadHistoryRequest{key_of(resolved), std::max<EventId>(from_event_id, 1), batches});
   if (!read.ok()) return Error{ErrorCode::kUnavailable, "store: " + sim::to_string(read.error())};
   if (!read.value().found) return Error{ErrorCode::kNotFound, "NotFound: workflow " + resolved.workflow_id};
-  for (const store::HistoryBatch& batch : read.value().batches) {
-    sim::Result<std::vector<HistoryEvent>> events = decode_events(batch.events);
-    DURO_ASSERT_MSG(events.ok(), "a stored history batch does not decode");
-    for (HistoryEvent& event : events.value()) {
-      if (event.event_id >= from_event_id && reply.events.size() < max_events) reply.events.push_back(std::move(event));
-    }
-  }
+  collect_events(read.value().batches, from_event_id, max_events, reply.events);
   const EventId next = reply.events.empty() ? from_event_id : reply.events.back().event_id + 1;
   reply.next_event_id = next < read.value().next_event_id ? next : 0;
   return reply;
 }
 
+sim::Result<GetWorkflowExecutionHistoryReply> Shard::read_written_history(const WorkflowExecution& execution,
+                                                                          EventId from_event_id,
+                                                                          std::uint32_t max_events) {
+  DURO_ASSERT(max_events > 0);
+  if (!active_ || execution.run_id.empty()) return read_history(execution, from_event_id, max_events);
+  const auto cached = cache_.find(key_of(execution));
+  if (cached == cache_.end() || cached->second.recent.empty() ||
+      cached->second.recent.front().first_event_id > from_event_id) {
+    return read_history(execution, from_event_id, max_events);
+  }
+  const std::vector<store::HistoryBatch>& recent = cached->second.recent;
+  const EventId end = recent.back().first_event_id + recent.back().event_count;
+  DURO_ASSERT(end == cached->second.snapshot.state.next_event_id);
+  stats_.history_reads_from_writes++;
+  GetWorkflowExecutionHistoryReply reply;
+  reply.run_id = execution.run_id;
+  collect_events(recent, from_event_id, max_events, reply.events);
+  const EventId next = reply.events.empty() ? from_event_id : reply.events.back().event_id + 1;
+  reply.next_event_id = next < end ? next : 0;
+  return reply;
+}
+
 sim::Result<HistoryEvent> Shard::read_event(const WorkflowExecution& execution, EventId event_id) {
-  sim::Result<GetWorkflowExecutionHistoryReply> read = read_history(execution, event_id, 1);
+  sim::Result<GetWorkflowExecutionHistoryReply> read = read_written_history(execution, event_id, 1);
   if (!read.ok()) return read.error();
   if (read.value().events.empty() || read.value().events.front().event_id != event_id) {
     return Error{ErrorCode::kNotFound, "event " + std::to_string(event_id) + " is not in history"};

@@ -54,6 +54,8 @@ struct ShardStats {
   std::uint64_t timer_tasks_done = 0;
   std::uint64_t task_retries = 0;
   std::uint64_t cache_misses = 0;
+  std::uint64_t history_reads_from_store = 0;
+  std::uint64_t history_reads_from_writes = 0;  // Served from the batches this owner wrote last.
   std::uint64_t stale_rechecks = 0;  // Refusals decided again on a fresh read.
 };
 
@@ -117,10 +119,16 @@ class Shard : public std::enable_shared_from_this<Shard> {
   // Waits until the run is closed or the deadline passes; the state then.
   sim::Result<Snapshot> wait_closed(const WorkflowExecution& execution, sim::TimePoint deadline);
 
-  // Reads a run's events [from, ...) from the store, whole batches, at
-  // most `max_events` (rounded up to a batch).
+  // Reads a run's events [from, ...) from the store, at most `max_events`.
   sim::Result<GetWorkflowExecutionHistoryReply> read_history(const WorkflowExecution& execution, EventId from_event_id,
                                                              std::uint32_t max_events);
+  // The same, from the batches this owner wrote last when they reach back
+  // to `from_event_id` (a sticky worker's new events, an activity's
+  // scheduled event), else from the store. Events never change once
+  // written, but the end of history read here is this owner's last write:
+  // for callers that have just written under this shard, not for clients.
+  sim::Result<GetWorkflowExecutionHistoryReply> read_written_history(const WorkflowExecution& execution,
+                                                                     EventId from_event_id, std::uint32_t max_events);
 
  private:
   struct Locked;
@@ -148,7 +156,9 @@ class Shard : public std::enable_shared_from_this<Shard> {
                           bool create, const std::optional<std::string>& current_condition);
   std::string next_request_id();
   std::int64_t next_task_id();
-  void remember(store::ExecutionKey key, Snapshot snapshot);
+  // Caches `snapshot` as the run's state; `appended`, if given, is the
+  // history batch the write of it appended (moved from).
+  void remember(store::ExecutionKey key, Snapshot snapshot, store::HistoryBatch* appended = nullptr);
   void forget(const WorkflowExecution& execution);
   void notify_closed(const WorkflowExecution& execution);
 
@@ -180,7 +190,15 @@ class Shard : public std::enable_shared_from_this<Shard> {
   bool ownership_lost_ = false;
   bool stopped_ = false;
 
-  std::map<store::ExecutionKey, Snapshot> cache_;
+  // A cached run: its state, and the history batches this owner appended
+  // to it last, contiguous and ending at the state's next event id (at
+  // most kRecentBatchesMax of them and kRecentBytesMax bytes; none for a
+  // closed run, or one read from the store).
+  struct CachedRun {
+    Snapshot snapshot;
+    std::vector<store::HistoryBatch> recent;
+  };
+  std::map<store::ExecutionKey, CachedRun> cache_;
   std::set<store::ExecutionKey> closed_cached_;  // The keys of cache_'s closed runs.
   std::map<std::string, std::string> current_runs_;  // Workflow id -> current run id, as this owner wrote it.
   struct LockEntry {

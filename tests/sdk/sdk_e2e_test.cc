@@ -288,5 +288,55 @@ TEST(SdkEndToEnd, ABurstBeyondTheStoresBoundCompletesWithoutReloadingAShard) {
   EXPECT_GT(retried, 0U) << "the burst never reached the store's bound: the test shows nothing";
 }
 
+// The history a sticky worker's workflow task needs (its new events) and an
+// activity's input (its scheduled event) are read from the batches the
+// shard has just written, not from the store; an input too large for what
+// the shard keeps of those batches is read from the store, whole.
+std::int64_t input_lengths(WorkflowContext& ctx, const std::int64_t& large_bytes) {
+  std::int64_t total = 0;
+  for (const std::int64_t bytes : {std::int64_t{10}, large_bytes, std::int64_t{20}}) {
+    total += ctx.activity<std::int64_t>("length", std::string(static_cast<std::size_t>(bytes), 'x'),
+                                        ActivityOptions{.start_to_close = std::chrono::minutes{1}});
+  }
+  return total;
+}
+
+TEST(SdkEndToEnd, TasksReadTheHistoryTheShardJustWroteAndLargeInputsFromTheStore) {
+  Registry registry;
+  registry.workflow("input_lengths", input_lengths)
+      .activity("length", [](ActivityContext&, const std::string& input) { return static_cast<std::int64_t>(input.size()); });
+  SdkCluster cluster(registry, {.seed = 7, .servers = 1});
+  constexpr std::int64_t kLargeBytes = 100 * 1024;
+  std::optional<std::int64_t> total;
+  cluster.on_client([&](sim::Env& env, TestClient& client) {
+    sim::Result<std::string> run_id =
+        SdkCluster::start(client, env, "lengths-1", "input_lengths", to_payload(kLargeBytes), std::chrono::minutes{10});
+    ASSERT_TRUE(run_id.ok());
+    auto closed = client.wait_result({"lengths-1", run_id.value()}, env.sim().deadline_after(std::chrono::minutes{30}));
+    ASSERT_TRUE(closed.ok());
+    ASSERT_EQ(closed.value().status, engine::WorkflowStatus::kCompleted);
+    total = from_payload<std::int64_t>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result);
+    env.sim().stop();
+  });
+  cluster.world.run_for(std::chrono::hours{1});
+  ASSERT_EQ(total, std::optional<std::int64_t>{10 + kLargeBytes + 20});
+  auto* server = dynamic_cast<engine::ServerNode*>(cluster.world.sim().process(cluster.servers.at(0)));
+  ASSERT_NE(server, nullptr);
+  std::uint64_t from_writes = 0;
+  std::uint64_t from_store = 0;
+  for (std::uint32_t shard = 0; shard < 8; shard++) {
+    if (auto owned = server->shards().shard(shard)) {
+      from_writes += owned->stats().history_reads_from_writes;
+      from_store += owned->stats().history_reads_from_store;
+    }
+  }
+  // Four workflow tasks and three activities read history. The large
+  // input's batch is beyond what a cached run keeps: its activity, and the
+  // workflow task after it (whose new events begin with that batch), read
+  // the store.
+  EXPECT_EQ(from_writes + from_store, 7U);
+  EXPECT_EQ(from_store, 2U);
+}
+
 }  // namespace
 }  // namespace duro::sdk
