@@ -17,6 +17,8 @@ Duration exponential_duration(Random& random, Duration mean) {
   return Duration{static_cast<Duration::rep>(random.exponential(static_cast<double>(mean.count())))};
 }
 
+}  // namespace
+
 // A digest of the payload: the trace hash covers what was sent, so a change
 // in message contents changes the run's hash. Every message is digested,
 // so it takes eight bytes a step (FNV-1a takes one): each word is
@@ -42,8 +44,6 @@ std::uint64_t payload_digest(std::string_view payload) noexcept {
   std::uint64_t state = digest ^ tail;
   return splitmix64(state);
 }
-
-}  // namespace
 
 // --- Socket --------------------------------------------------------------
 

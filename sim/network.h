@@ -86,6 +86,11 @@ struct NetworkStats {
 };
 
 class Network;
+class RpcServer;
+
+// A digest of a message's bytes, mixed into the trace hash with the event
+// that delivers them. Not cryptographic: it only tells runs apart.
+std::uint64_t payload_digest(std::string_view payload) noexcept;
 
 // A bound port. Owned by the process that bound it: destroying it (a crash
 // destroys the process) unbinds the port and drops what was queued.
@@ -107,6 +112,12 @@ class Socket {
   Result<Packet> receive_for(Duration timeout) { return inbox_.receive_for(timeout); }
   std::size_t queued() const noexcept { return inbox_.size(); }
 
+  // The RPC server answering on this socket (sim/rpc.h), set while it runs:
+  // a caller on the same node hands it requests directly, not through the
+  // network, as one process calls itself.
+  RpcServer* rpc_server() const noexcept { return rpc_server_; }
+  void set_rpc_server(RpcServer* server) noexcept { rpc_server_ = server; }
+
  private:
   friend class Network;
   Socket(Network* network, NodeId node, Endpoint endpoint, std::size_t queue_max)
@@ -116,6 +127,7 @@ class Socket {
   NodeId node_;
   Endpoint endpoint_;
   Channel<Packet> inbox_;
+  RpcServer* rpc_server_ = nullptr;
 };
 
 class Network {
@@ -132,6 +144,11 @@ class Network {
 
   // Binds `port` on `node` (which must be up). kAlreadyExists if taken.
   Result<std::unique_ptr<Socket>> bind(NodeId node, std::uint16_t port);
+  // The socket bound at `endpoint`, or nullptr.
+  Socket* bound(Endpoint endpoint) const noexcept {
+    const auto found = sockets_.find(endpoint);
+    return found == sockets_.end() ? nullptr : found->second;
+  }
   // A fresh block of 2^32 ids, unique for the whole run (crashes
   // included): RPC clients number their calls from one.
   std::uint64_t next_id_block() noexcept { return ++id_blocks_ << 32; }

@@ -71,6 +71,7 @@ RpcServer::RpcServer(Network& network, NodeId node, std::uint16_t port, RpcServe
 }
 
 RpcServer::~RpcServer() {
+  socket_->set_rpc_server(nullptr);
   // Handlers use this server to the end; a crash unwinds them before the
   // process (and this) is destroyed. Destroying a server with handlers in
   // flight would leave them on freed memory.
@@ -80,7 +81,48 @@ RpcServer::~RpcServer() {
 void RpcServer::start() {
   DURO_ASSERT(!started_);
   started_ = true;
+  socket_->set_rpc_server(this);
   network_.sim().spawn(node_, "rpc-server", [this] { receive_loop(); }, {.daemon = true});
+}
+
+Result<std::string> RpcServer::call_direct(std::string_view method, std::string_view payload, Duration timeout) {
+  Simulator& sim = network_.sim();
+  DURO_ASSERT_MSG(started_, "call_direct() before start()");
+  DURO_ASSERT_MSG(sim.in_fiber() && sim.current_node() == node_, "call_direct() from a fiber of the server's node");
+  DURO_ASSERT(timeout.count() > 0);
+  stats_.requests++;
+  stats_.direct++;
+  if (running_ >= options_.concurrent_max) {
+    stats_.rejected_overloaded++;
+    return Error{ErrorCode::kOverloaded, fmt::format("{} requests already running", running_)};
+  }
+  const auto handler = handlers_.find(method);
+  if (handler == handlers_.end()) {
+    stats_.unknown_method++;
+    return Error{ErrorCode::kNotFound, fmt::format("no method '{}'", method)};
+  }
+  // The handler gets its own copy of the request and its own fiber: the
+  // caller may time out and go while it runs, as over the network.
+  Promise<std::string> promise;
+  Future<std::string> reply = promise.future();
+  sim.spawn(node_, "rpc-handler",
+            [this, token = RunningToken(&running_), handler, request = std::string(payload),
+             promise = std::move(promise)]() mutable {
+              const TraceSlice slice(network_.sim(), [&] { return "rpc " + handler->first; });
+              EncodeScratch scratch;
+              std::string& encoded = scratch.buffer();
+              Result<void> result = handler->second(request, encoded);
+              if (!result.ok()) {
+                if (result.error().code == ErrorCode::kDecode) stats_.undecodable++;
+                promise.set_error(result.error());
+              } else if (encoded.size() > network_.options().payload_bytes_max) {
+                promise.set_error(Error{ErrorCode::kInvalidArgument, "reply too large to send"});
+              } else {
+                promise.set_value(std::string(encoded));
+              }
+            },
+            {.digest = payload_digest(payload) ^ payload_digest(method)});
+  return reply.get_for(timeout);
 }
 
 void RpcServer::receive_loop() {
@@ -223,6 +265,11 @@ Result<std::string> RpcClient::call_raw(Endpoint server, std::string_view method
   if (payload.size() + method.size() > state->network->options().payload_bytes_max) {
     return Error{ErrorCode::kInvalidArgument, fmt::format("request of {} bytes over the limit", payload.size())};
   }
+  if (state->socket == nullptr) return Error{ErrorCode::kClosed, "the client is gone"};
+  if (const Socket* target = state->network->bound(server); target != nullptr && target->node() == state->node &&
+                                                           target->rpc_server() != nullptr) {
+    return target->rpc_server()->call_direct(method, payload, timeout);
+  }
   const std::uint64_t id = state->next_id++;
   std::string frame = make_frame(
       RpcHeader{.kind = RpcHeader::kRequest, .id = id, .method = method, .budget_ns = timeout.count()}, payload);
@@ -235,7 +282,6 @@ Result<std::string> RpcClient::call_raw(Endpoint server, std::string_view method
     std::uint64_t id;
     ~Forget() { state->pending.erase(id); }
   } forget{state.get(), id};
-  if (state->socket == nullptr) return Error{ErrorCode::kClosed, "the client is gone"};
   if (Result<void> sent = state->socket->send(server, std::move(frame)); !sent.ok()) return sent.error();
   return reply.get_for(timeout);
 }

@@ -13,7 +13,10 @@
 //   sim::Result<PutReply> reply = client.call<PutReply>(server_endpoint, "put", Put{"k", "v"}, 2s);
 //
 // Requests and replies cross the network as real bytes (sim/codec.h), so
-// they can be lost, duplicated, reordered and delayed like any message:
+// they can be lost, duplicated, reordered and delayed like any message.
+// A call to a server on the caller's own node does not cross the network
+// (one process calling itself): the request bytes go straight to a handler
+// fiber, and only the rules below that concern the server still apply.
 //
 // - Every call has a deadline. No reply by then is Error{kTimeout}: the
 //   outcome is unknown (the request may have run, and may still run), and
@@ -79,6 +82,7 @@ struct RpcServerStats {
   std::uint64_t rejected_overloaded = 0;
   std::uint64_t unknown_method = 0;
   std::uint64_t undecodable = 0;
+  std::uint64_t direct = 0;  // Of `requests`: from callers on the server's node.
 };
 
 class RpcServer {
@@ -117,6 +121,12 @@ class RpcServer {
 
   // Starts the receive loop (a daemon fiber on the node).
   void start();
+
+  // Runs `method` on the encoded request `payload` for a caller on this
+  // server's node, in a handler fiber as a request from the network would
+  // be, and waits at most `timeout` for the encoded reply. RpcClient calls
+  // it; from a fiber of the server's node, after start().
+  Result<std::string> call_direct(std::string_view method, std::string_view payload, Duration timeout);
 
  private:
   // Decodes the request in `payload`, runs the handler, and on success

@@ -433,12 +433,13 @@ void Simulator::push_event(std::int64_t time_ns, std::uint64_t target, std::uint
   queue_.push(Event{time_ns, seq, target});
 }
 
-void Simulator::push_wake(std::uint32_t slot, std::uint64_t token, EventKind kind, std::int64_t time_ns) {
+void Simulator::push_wake(std::uint32_t slot, std::uint64_t token, EventKind kind, std::int64_t time_ns,
+                          std::uint64_t digest) {
   DURO_ASSERT(slot <= kSlotMask && token <= kTokenMask);
   const std::uint64_t target =
       (static_cast<std::uint64_t>(kind) << kKindShift) | (static_cast<std::uint64_t>(slot) << kSlotShift) | token;
   const FiberSlot& fiber = fiber_at(slot);
-  push_event(time_ns, target, fiber.node, fiber.id);
+  push_event(time_ns, target, fiber.node, fiber.id ^ digest);
 }
 
 void Simulator::schedule_at(TimePoint when, std::function<void()> fn, NodeId owner, std::uint64_t digest) {

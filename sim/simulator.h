@@ -93,6 +93,9 @@ struct FiberUnwind {};
 
 struct SpawnOptions {
   bool daemon = false;  // May wait forever without being a deadlock.
+  // Summarises what the fiber is handed (an RPC request's bytes) for the
+  // trace hash, as a message's digest is: 0 for nothing.
+  std::uint64_t digest = 0;
 };
 
 class Simulator;
@@ -335,7 +338,8 @@ class Simulator {
   void kill_fiber(std::uint32_t slot);
   void crash_now(NodeId node);
   void boot(NodeId node);
-  void push_wake(std::uint32_t slot, std::uint64_t token, EventKind kind, std::int64_t time_ns);
+  void push_wake(std::uint32_t slot, std::uint64_t token, EventKind kind, std::int64_t time_ns,
+                 std::uint64_t digest = 0);
   void push_event(std::int64_t time_ns, std::uint64_t target, std::uint64_t node_word, std::uint64_t digest);
   void dispatch(const Event& event);
   void timer_disarmed(FiberSlot& fiber) noexcept;
@@ -422,7 +426,7 @@ FiberHandle Simulator::spawn(NodeId node, std::string name, Fn&& fn, SpawnOption
         run_fiber_body(slot, body);
         return leave_fiber(slot);
       });
-  push_wake(slot, fiber_at(slot).token, kWakeNotify, now_ns_);
+  push_wake(slot, fiber_at(slot).token, kWakeNotify, now_ns_, options.digest);
   return FiberHandle(this, slot, fiber_at(slot).id);
 }
 

@@ -183,6 +183,68 @@ TEST(Rpc, NoAnswerIsATimeoutAndALateReplyIsDropped) {
   EXPECT_EQ(world.server_process().handled, 2);
 }
 
+// One process calling itself: a caller on the server's node hands the
+// request over directly, so neither loss nor a partition nor a clog of the
+// node touches it, and no message is sent; the deadline, the handler's
+// errors, the concurrency bound and the trace hash still apply.
+TEST(Rpc, ACallerOnTheServersNodeIsServedWithoutTheNetwork) {
+  NetworkOptions lossy = RpcWorld::quiet();
+  lossy.loss_probability = 1.0;
+  RpcWorld world(lossy, RpcServerOptions{.concurrent_max = 1});
+  world.network.isolate(world.server);
+  world.network.clog(world.server, world.sim.now() + 1h);
+  bool checked = false;
+  world.sim.spawn(world.server, "local-caller", [&] {
+    RpcClient rpc(world.network, world.server, kClientPort);
+    Result<Sum> sum = rpc.call<Sum>(world.server_endpoint(), "add", Add{40, 2}, 1s);
+    ASSERT_TRUE(sum.ok()) << to_string(sum.error());
+    EXPECT_EQ(sum.value().value, 42);
+    Result<Sum> failed = rpc.call<Sum>(world.server_endpoint(), "fail", Add{}, 1s);
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().code, ErrorCode::kApplication);
+    EXPECT_EQ(failed.error().message, "quota exceeded");
+    EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "nope", Add{}, 1s).error().code, ErrorCode::kNotFound);
+    EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "add", std::string("not an Add"), 1s).error().code,
+              ErrorCode::kDecode);
+    // The caller's deadline holds while the handler runs on; a second
+    // request meanwhile is over the bound of one.
+    const TimePoint start = world.sim.now();
+    Result<Sum> late = rpc.call<Sum>(world.server_endpoint(), "slow", Slow{500}, 100ms);
+    ASSERT_FALSE(late.ok());
+    EXPECT_EQ(late.error().code, ErrorCode::kTimeout);
+    EXPECT_EQ(world.sim.now() - start, 100ms);
+    EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "add", Add{1, 1}, 1s).error().code, ErrorCode::kOverloaded);
+    this_fiber::sleep_for(1s);
+    EXPECT_EQ(world.server_process().server->running(), 0U);
+    checked = true;
+  });
+  (void)world.sim.run_for(10s);
+  EXPECT_TRUE(checked);
+  EXPECT_EQ(world.network.stats().sent, 0U);
+  const RpcServerStats& stats = world.server_process().server->stats();
+  EXPECT_EQ(stats.requests, 6U);
+  EXPECT_EQ(stats.direct, 6U);
+  EXPECT_EQ(stats.rejected_overloaded, 1U);
+  EXPECT_EQ(world.server_process().handled, 2) << "add, then the slow request after its caller gave up";
+}
+
+// The trace hash covers what a direct call hands its handler, as it covers
+// a message's bytes.
+TEST(Rpc, ADirectCallsRequestBytesAreInTheTraceHash) {
+  const auto hash_after = [](std::int64_t b) {
+    RpcWorld world;
+    world.sim.spawn(world.server, "local-caller", [&] {
+      RpcClient rpc(world.network, world.server, kClientPort);
+      ASSERT_TRUE(rpc.call<Sum>(world.server_endpoint(), "add", Add{1, b}, 1s).ok());
+    });
+    (void)world.sim.run_for(1s);
+    EXPECT_EQ(world.network.stats().sent, 0U);
+    return world.sim.trace_hash();
+  };
+  EXPECT_EQ(hash_after(2), hash_after(2));
+  EXPECT_NE(hash_after(2), hash_after(3));
+}
+
 TEST(Rpc, PartitionedServerTimesOut) {
   RpcWorld world;
   world.network.isolate(world.server);
