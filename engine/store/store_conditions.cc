@@ -2,8 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
 #include <set>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 namespace duro::engine::store {
 namespace {
@@ -43,14 +47,33 @@ std::optional<std::string> invalid_fencing(const std::string& request_id, std::i
   return std::nullopt;
 }
 
+// The first item of `items` whose key an earlier one has, or nullptr. A
+// write carries a few of each kind: they are compared pairwise, without
+// allocating; a long list is sorted.
+template <typename Item, typename KeyOf>
+const Item* first_repeat(const std::vector<Item>& items, KeyOf key_of) {
+  constexpr std::size_t kPairwiseMax = 16;
+  if (items.size() <= kPairwiseMax) {
+    for (std::size_t i = 1; i < items.size(); i++) {
+      for (std::size_t j = 0; j < i; j++) {
+        if (key_of(items[j]) == key_of(items[i])) return &items[i];
+      }
+    }
+    return nullptr;
+  }
+  std::vector<std::pair<decltype(key_of(items.front())), std::size_t>> keys;
+  keys.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); i++) keys.emplace_back(key_of(items[i]), i);
+  std::sort(keys.begin(), keys.end());
+  const auto repeat = std::adjacent_find(keys.begin(), keys.end(),
+                                         [](const auto& a, const auto& b) { return a.first == b.first; });
+  return repeat == keys.end() ? nullptr : &items[std::next(repeat)->second];
+}
+
 std::optional<std::string> invalid_write(const WriteRequest& request) {
   if (auto reason = invalid_fencing(request.request_id, request.range_id)) return reason;
-  std::set<ExecutionKey> keys;
   for (const ExecutionWrite& execution : request.executions) {
     if (execution.workflow_id.empty() || execution.run_id.empty()) return "an execution without workflow or run id";
-    if (!keys.insert(ExecutionKey{execution.workflow_id, execution.run_id}).second) {
-      return "execution " + key_text(execution.workflow_id, execution.run_id) + " written twice";
-    }
     if (execution.append.has_value()) {
       const HistoryBatch& batch = *execution.append;
       if (batch.first_event_id < 1 || batch.event_count < 1) {
@@ -66,28 +89,38 @@ std::optional<std::string> invalid_write(const WriteRequest& request) {
   }
   for (const ExecutionKey& key : request.deletes) {
     if (key.workflow_id.empty() || key.run_id.empty()) return "a delete without workflow or run id";
-    if (!keys.insert(key).second) return "execution " + key_text(key.workflow_id, key.run_id) + " written twice";
   }
-  std::set<std::string_view> workflows;
+  // A run is written or deleted once per write.
+  using KeyView = std::pair<std::string_view, std::string_view>;
+  std::vector<KeyView> keys;
+  keys.reserve(request.executions.size() + request.deletes.size());
+  for (const ExecutionWrite& write : request.executions) keys.emplace_back(write.workflow_id, write.run_id);
+  for (const ExecutionKey& key : request.deletes) keys.emplace_back(key.workflow_id, key.run_id);
+  if (const KeyView* twice = first_repeat(keys, [](const KeyView& key) { return key; })) {
+    return fmt::format("execution {}/{} written twice", twice->first, twice->second);
+  }
   for (const CurrentWrite& current : request.currents) {
     if (current.record.workflow_id.empty() || current.record.run_id.empty()) {
       return "a current record without workflow or run id";
     }
-    if (!workflows.insert(current.record.workflow_id).second) {
-      return "current record of " + current.record.workflow_id + " written twice";
-    }
   }
-  std::set<std::int64_t> transfer_ids;
+  if (const CurrentWrite* twice = first_repeat(
+          request.currents, [](const CurrentWrite& current) { return std::string_view(current.record.workflow_id); })) {
+    return "current record of " + twice->record.workflow_id + " written twice";
+  }
   for (const TransferTask& task : request.transfer_tasks) {
     if (task.task_id <= 0) return fmt::format("transfer task id {} is not positive", task.task_id);
-    if (!transfer_ids.insert(task.task_id).second) return fmt::format("transfer task {} twice", task.task_id);
   }
-  std::set<std::pair<sim::TimePoint, std::int64_t>> timer_keys;
+  if (const TransferTask* twice =
+          first_repeat(request.transfer_tasks, [](const TransferTask& task) { return task.task_id; })) {
+    return fmt::format("transfer task {} twice", twice->task_id);
+  }
   for (const TimerTask& task : request.timer_tasks) {
     if (task.task_id <= 0) return fmt::format("timer task id {} is not positive", task.task_id);
-    if (!timer_keys.emplace(task.fire_time, task.task_id).second) {
-      return fmt::format("timer task {} twice at the same fire time", task.task_id);
-    }
+  }
+  if (const TimerTask* twice = first_repeat(
+          request.timer_tasks, [](const TimerTask& task) { return std::pair{task.fire_time, task.task_id}; })) {
+    return fmt::format("timer task {} twice at the same fire time", twice->task_id);
   }
   return std::nullopt;
 }
@@ -133,22 +166,23 @@ std::optional<std::string> fencing_failure(const ShardRecord* shard, std::uint32
 std::optional<std::string> execution_condition_failure(const ExecutionWrite& write,
                                                        const std::optional<ExecutionMeta>& meta,
                                                        std::uint32_t shard_id, WriteStatus& status) {
-  const std::string key = key_text(write.workflow_id, write.run_id);
+  // Named only in a failure: the check runs twice for every write.
+  const auto key = [&] { return key_text(write.workflow_id, write.run_id); };
   status = WriteStatus::kConditionFailed;
   if (write.expected_version == 0) {
-    if (meta.has_value()) return fmt::format("{}: run exists (version {})", key, meta->version);
+    if (meta.has_value()) return fmt::format("{}: run exists (version {})", key(), meta->version);
     return std::nullopt;
   }
-  if (!meta.has_value()) return fmt::format("{}: no such run (expected version {})", key, write.expected_version);
+  if (!meta.has_value()) return fmt::format("{}: no such run (expected version {})", key(), write.expected_version);
   if (meta->shard_id != shard_id) {
     status = WriteStatus::kInvalid;
-    return fmt::format("{}: the run belongs to shard {}, not {}", key, meta->shard_id, shard_id);
+    return fmt::format("{}: the run belongs to shard {}, not {}", key(), meta->shard_id, shard_id);
   }
   if (meta->version != write.expected_version) {
-    return fmt::format("{}: version is {}, expected {}", key, meta->version, write.expected_version);
+    return fmt::format("{}: version is {}, expected {}", key(), meta->version, write.expected_version);
   }
   if (write.append.has_value() && write.append->first_event_id != meta->next_event_id) {
-    return fmt::format("{}: next event id is {}, the append starts at {}", key, meta->next_event_id,
+    return fmt::format("{}: next event id is {}, the append starts at {}", key(), meta->next_event_id,
                        write.append->first_event_id);
   }
   return std::nullopt;
