@@ -273,9 +273,14 @@ struct RespondWorkflowTaskCompletedRequest {
   std::vector<std::uint32_t> sdk_flags;
   TaskQueue sticky_task_queue;  // Empty name: no sticky execution.
   sim::Duration sticky_schedule_to_start_timeout{0};
+  // Eager activity execution (Temporal's): activities these commands
+  // schedule that the worker has a free slot for and will run itself. The
+  // server starts those on the run's own task queue at once, in the same
+  // write, and hands them back in the reply instead of through matching.
+  std::vector<std::string> eager_activity_ids;
 };
 DURO_CODEC_FIELDS(RespondWorkflowTaskCompletedRequest, task_token, commands, identity, build_id, sdk_flags,
-                  sticky_task_queue, sticky_schedule_to_start_timeout);
+                  sticky_task_queue, sticky_schedule_to_start_timeout, eager_activity_ids);
 
 struct RespondWorkflowTaskFailedRequest {
   std::string task_token;
@@ -321,6 +326,14 @@ struct PollActivityTaskQueueReply {
 DURO_CODEC_FIELDS(PollActivityTaskQueueReply, has_task, task_token, execution, workflow_type, activity_id,
                   activity_type, input, attempt, scheduled_time, current_attempt_scheduled_time, started_time,
                   schedule_to_close_timeout, start_to_close_timeout, heartbeat_timeout, heartbeat_details);
+
+struct RespondWorkflowTaskCompletedReply {
+  // The eager activities the server started, for the worker to run (each
+  // as if polled). Any it asked for and does not find here go through
+  // matching as usual.
+  std::vector<PollActivityTaskQueueReply> activity_tasks;
+};
+DURO_CODEC_FIELDS(RespondWorkflowTaskCompletedReply, activity_tasks);
 
 struct RecordActivityTaskHeartbeatRequest {
   std::string task_token;

@@ -489,6 +489,8 @@ sim::Result<void> ExecutionMutator::complete_workflow_task(const TaskToken& toke
     applied = bad_request(std::to_string(request.commands.size()) + " commands in one task; the limit is " +
                           std::to_string(limits_.commands_per_task_max));
   }
+  completing_ = &request;
+  eager_started_.clear();
   for (std::size_t i = 0; applied.ok() && i < request.commands.size(); i++) {
     const Command& command = request.commands[i];
     if (!state_.running()) {
@@ -497,10 +499,12 @@ sim::Result<void> ExecutionMutator::complete_workflow_task(const TaskToken& toke
     }
     applied = apply_command(command, completed_event_id, run_ids);
   }
+  completing_ = nullptr;
   if (!applied.ok()) {
     state_ = before;
     mutation_ = mutation_before;
     unstarted_cancels_.clear();
+    eager_started_.clear();
     const WorkflowTaskFailedCause cause = applied.error().code == ErrorCode::kOverloaded
                                               ? WorkflowTaskFailedCause::kPendingLimitExceeded
                                               : WorkflowTaskFailedCause::kBadCommandAttributes;
@@ -592,7 +596,17 @@ sim::Result<void> ExecutionMutator::apply_command(const Command& command, EventI
       add_timer(now_ + schedule_to_close,
                 ActivityTimeoutTimer{stored.scheduled_event_id, 0, TimeoutType::kScheduleToClose});
     }
-    dispatch_activity(stored);
+    // Eager: the worker that completes this task runs the activity itself
+    // (Temporal's rules: the first attempt, on the run's own task queue).
+    const bool eager = completing_ != nullptr && stored.attempt == 1 && stored.task_queue == state_.task_queue &&
+                       std::find(completing_->eager_activity_ids.begin(), completing_->eager_activity_ids.end(),
+                                 stored.activity_id) != completing_->eager_activity_ids.end();
+    if (eager) {
+      start_activity(stored, "eager/" + std::to_string(stored.scheduled_event_id), completing_->identity);
+      eager_started_.push_back(stored.scheduled_event_id);
+    } else {
+      dispatch_activity(stored);
+    }
     return {};
   }
   if (const auto* c = std::get_if<RequestCancelActivityTask>(&command)) {
@@ -827,16 +841,24 @@ sim::Result<void> ExecutionMutator::record_activity_task_started(EventId schedul
     if (!request_id.empty() && activity.started_request_id == request_id) return {};
     return not_found("activity " + activity.activity_id + " already started");
   }
+  start_activity(activity, request_id, identity);
+  return {};
+}
+
+void ExecutionMutator::start_activity(ActivityInfo& activity, const std::string& request_id,
+                                      const std::string& identity) {
+  DURO_ASSERT(!activity.started() && !activity.retry_backoff);
   activity.started_time = now_;
   activity.started_identity = identity;
   activity.started_request_id = request_id;
   activity.last_heartbeat_time = now_;
+  const EventId scheduled_event_id = activity.scheduled_event_id;
   add_timer(now_ + activity.start_to_close_timeout,
-            ActivityTimeoutTimer{scheduled_event_id, attempt, TimeoutType::kStartToClose});
+            ActivityTimeoutTimer{scheduled_event_id, activity.attempt, TimeoutType::kStartToClose});
   if (activity.heartbeat_timeout > sim::Duration{0}) {
-    add_timer(now_ + activity.heartbeat_timeout, ActivityTimeoutTimer{scheduled_event_id, attempt, TimeoutType::kHeartbeat});
+    add_timer(now_ + activity.heartbeat_timeout,
+              ActivityTimeoutTimer{scheduled_event_id, activity.attempt, TimeoutType::kHeartbeat});
   }
-  return {};
 }
 
 sim::Result<const ActivityInfo*> ExecutionMutator::activity_for(const TaskToken& token) const {

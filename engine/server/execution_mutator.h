@@ -129,8 +129,14 @@ class ExecutionMutator {
   // refuses fail the task instead (WorkflowTaskFailed) and return
   // kInvalidArgument, as does completing while new events wait
   // (UnhandledCommand): in both cases the mutation is still to be written.
+  // Activities it schedules on the run's own task queue whose ids the
+  // request lists as eager are started at once (no task for matching);
+  // eager_started() names them.
   sim::Result<void> complete_workflow_task(const TaskToken& token, const RespondWorkflowTaskCompletedRequest& request,
                                            sim::Random& run_ids);
+  // The scheduled event ids of the activities complete_workflow_task
+  // started eagerly, in command order.
+  const std::vector<EventId>& eager_started() const noexcept { return eager_started_; }
   sim::Result<void> fail_workflow_task(const TaskToken& token, WorkflowTaskFailedCause cause,
                                        const Failure& failure, const std::string& identity);
 
@@ -177,6 +183,9 @@ class ExecutionMutator {
   bool stale_reference(EventId event_id);
   void schedule_workflow_task(sim::Duration backoff = sim::Duration{0});
   void dispatch_activity(ActivityInfo& activity);
+  // Marks the activity's current attempt started by `identity` and arms
+  // its start-to-close and heartbeat timeouts.
+  void start_activity(ActivityInfo& activity, const std::string& request_id, const std::string& identity);
   void add_timer(sim::TimePoint fire_time, TimerKind kind);
   void close(WorkflowStatus status, EventAttributes close_event);
   void start_new_run(const StartArgs& args);
@@ -198,6 +207,10 @@ class ExecutionMutator {
   // Unstarted activities a task's commands cancelled: their Canceled
   // events are written after the task's command events.
   std::vector<ActivityTaskCanceled> unstarted_cancels_;
+  // While complete_workflow_task applies commands: the request, whose
+  // eager activity ids it honours; and what it started eagerly.
+  const RespondWorkflowTaskCompletedRequest* completing_ = nullptr;
+  std::vector<EventId> eager_started_;
   Mutation mutation_;
 };
 

@@ -104,9 +104,10 @@ void Frontend::register_methods(sim::RpcServer& server) {
             request.task_queue, kMatchingPollActivity, poll,
             env_.sim().deadline_after(options_.long_poll_wait + options_.rpc_timeout), false);
       });
-  server.handle<RespondWorkflowTaskCompletedRequest, Ack>(kRespondWorkflowTaskCompleted, [this](const auto& request) {
-    return by_token<Ack>(request.task_token, kHistoryCompleteWorkflowTask, request);
-  });
+  server.handle<RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedReply>(
+      kRespondWorkflowTaskCompleted, [this](const auto& request) {
+        return by_token<RespondWorkflowTaskCompletedReply>(request.task_token, kHistoryCompleteWorkflowTask, request);
+      });
   server.handle<RespondWorkflowTaskFailedRequest, Ack>(kRespondWorkflowTaskFailed, [this](const auto& request) {
     return by_token<Ack>(request.task_token, kHistoryFailWorkflowTask, request);
   });

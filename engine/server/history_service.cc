@@ -204,12 +204,29 @@ sim::Result<PollWorkflowTaskQueueReply> HistoryService::record_workflow_task_sta
   return reply;
 }
 
-sim::Result<Ack> HistoryService::complete_workflow_task(const RespondWorkflowTaskCompletedRequest& request) {
+sim::Result<RespondWorkflowTaskCompletedReply> HistoryService::complete_workflow_task(
+    const RespondWorkflowTaskCompletedRequest& request) {
   sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kWorkflow);
   if (!token.ok()) return token.error();
-  return update(token.value().execution, [&](ExecutionMutator& mutator) {
-    return mutator.complete_workflow_task(token.value(), request, env_.random());
+  RespondWorkflowTaskCompletedReply reply;
+  sim::Result<Ack> done = update(token.value().execution, [&](ExecutionMutator& mutator) {
+    // Built on every attempt of the update; only the written one is sent.
+    reply.activity_tasks.clear();
+    sim::Result<void> completed = mutator.complete_workflow_task(token.value(), request, env_.random());
+    for (const EventId scheduled_event_id : mutator.eager_started()) {
+      const ActivityInfo& activity = mutator.state().activities.at(scheduled_event_id);
+      const auto command = std::find_if(request.commands.begin(), request.commands.end(), [&](const Command& c) {
+        const auto* schedule = std::get_if<ScheduleActivityTask>(&c);
+        return schedule != nullptr && schedule->activity_id == activity.activity_id;
+      });
+      DURO_ASSERT(command != request.commands.end());
+      reply.activity_tasks.push_back(
+          activity_task(mutator.state(), activity, std::get<ScheduleActivityTask>(*command).input));
+    }
+    return completed;
   });
+  if (!done.ok()) return done.error();
+  return reply;
 }
 
 sim::Result<Ack> HistoryService::fail_workflow_task(const RespondWorkflowTaskFailedRequest& request) {
@@ -248,16 +265,21 @@ sim::Result<PollActivityTaskQueueReply> HistoryService::record_activity_task_sta
   if (scheduled.value().events.empty() || !scheduled.value().events.front().is<ActivityTaskScheduled>()) {
     return Error{ErrorCode::kUnavailable, "the activity's scheduled event is not readable yet"};
   }
-  const auto& attributes = *scheduled.value().events.front().as<ActivityTaskScheduled>();
+  return activity_task(after.state, activity, scheduled.value().events.front().as<ActivityTaskScheduled>()->input);
+}
+
+PollActivityTaskQueueReply HistoryService::activity_task(const MutableState& state, const ActivityInfo& activity,
+                                                         const Payload& input) {
+  DURO_ASSERT(activity.started());
   PollActivityTaskQueueReply reply;
   reply.has_task = true;
-  reply.task_token = sim::encode(TaskToken{TaskToken::Kind::kActivity, after.state.execution, task.scheduled_event_id,
-                                           0, activity.attempt, {}, {}});
-  reply.execution = after.state.execution;
-  reply.workflow_type = after.state.workflow_type;
+  reply.task_token = sim::encode(TaskToken{TaskToken::Kind::kActivity, state.execution, activity.scheduled_event_id, 0,
+                                           activity.attempt, {}, {}});
+  reply.execution = state.execution;
+  reply.workflow_type = state.workflow_type;
   reply.activity_id = activity.activity_id;
   reply.activity_type = activity.activity_type;
-  reply.input = attributes.input;
+  reply.input = input;
   reply.attempt = activity.attempt;
   reply.scheduled_time = activity.scheduled_time;
   reply.current_attempt_scheduled_time = activity.attempt_scheduled_time;
@@ -335,8 +357,8 @@ void HistoryService::register_methods(sim::RpcServer& server) {
   server.handle<QueryWorkflowRequest, QueryWorkflowReply>(method::kHistoryQuery, [this](const auto& r) { return query(r); });
   server.handle<RecordWorkflowTaskStartedRequest, PollWorkflowTaskQueueReply>(
       method::kHistoryRecordWorkflowTaskStarted, [this](const auto& r) { return record_workflow_task_started(r); });
-  server.handle<RespondWorkflowTaskCompletedRequest, Ack>(method::kHistoryCompleteWorkflowTask,
-                                                          [this](const auto& r) { return complete_workflow_task(r); });
+  server.handle<RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedReply>(
+      method::kHistoryCompleteWorkflowTask, [this](const auto& r) { return complete_workflow_task(r); });
   server.handle<RespondWorkflowTaskFailedRequest, Ack>(method::kHistoryFailWorkflowTask,
                                                        [this](const auto& r) { return fail_workflow_task(r); });
   server.handle<RecordActivityTaskStartedRequest, PollActivityTaskQueueReply>(

@@ -33,7 +33,7 @@ class HistoryService {
   sim::Result<GetWorkflowExecutionResultReply> result(const GetWorkflowExecutionResultRequest& request);
   sim::Result<QueryWorkflowReply> query(const QueryWorkflowRequest& request);
   sim::Result<PollWorkflowTaskQueueReply> record_workflow_task_started(const RecordWorkflowTaskStartedRequest& request);
-  sim::Result<Ack> complete_workflow_task(const RespondWorkflowTaskCompletedRequest& request);
+  sim::Result<RespondWorkflowTaskCompletedReply> complete_workflow_task(const RespondWorkflowTaskCompletedRequest& request);
   sim::Result<Ack> fail_workflow_task(const RespondWorkflowTaskFailedRequest& request);
   sim::Result<PollActivityTaskQueueReply> record_activity_task_started(const RecordActivityTaskStartedRequest& request);
   sim::Result<RecordActivityTaskHeartbeatReply> heartbeat(const RecordActivityTaskHeartbeatRequest& request);
@@ -46,6 +46,9 @@ class HistoryService {
   sim::Result<std::shared_ptr<Shard>> shard_for(const std::string& workflow_id) const;
   sim::Result<TaskToken> token_of(const std::string& bytes, TaskToken::Kind kind) const;
   sim::Result<Ack> update(const WorkflowExecution& execution, const Shard::Op& op);
+  // The task that hands `activity`'s started attempt to a worker.
+  static PollActivityTaskQueueReply activity_task(const MutableState& state, const ActivityInfo& activity,
+                                                  const Payload& input);
 
   sim::Env& env_;
   ShardController& shards_;

@@ -86,7 +86,9 @@ void RawWorker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
   completed.task_token = task.task_token;
   completed.commands = decider->second(history);
   completed.identity = env_.name();
-  sim::Result<Ack> done = call<Ack>(method::kRespondWorkflowTaskCompleted, completed, options_.rpc_timeout);
+  // No eager activities: every activity of a raw worker goes through matching.
+  sim::Result<RespondWorkflowTaskCompletedReply> done =
+      call<RespondWorkflowTaskCompletedReply>(method::kRespondWorkflowTaskCompleted, completed, options_.rpc_timeout);
   if (!done.ok() && done.error().code == sim::ErrorCode::kNotFound) stats_.stale_responses++;
 }
 

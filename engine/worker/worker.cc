@@ -176,13 +176,12 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
   if (observer_) {
     observer_(TaskReport{task.execution, task.workflow_type, task.started_event_id, hit, *answer});
   }
-  sim::Result<Ack> done = sim::Error{sim::ErrorCode::kUnavailable, ""};
   if (answer->divergence) stats_.nondeterminism++;  // Also when it failed the workflow instead of the task.
   if (answer->failed) {
     stats_.task_failures++;
-    done = call<Ack>(method::kRespondWorkflowTaskFailed,
-                     RespondWorkflowTaskFailedRequest{task.task_token, answer->cause, answer->failure, env_.name()},
-                     options_.rpc_timeout);
+    (void)call<Ack>(method::kRespondWorkflowTaskFailed,
+                    RespondWorkflowTaskFailedRequest{task.task_token, answer->cause, answer->failure, env_.name()},
+                    options_.rpc_timeout);
     return;  // The run is poisoned: the retry replays from scratch.
   }
   RespondWorkflowTaskCompletedRequest completed;
@@ -199,12 +198,52 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
     completed.sticky_task_queue = sticky_queue_;
     completed.sticky_schedule_to_start_timeout = options_.sticky_schedule_to_start;
   }
-  done = call<Ack>(method::kRespondWorkflowTaskCompleted, completed, options_.rpc_timeout);
+  const std::size_t asked = ask_for_eager_activities(completed);
+  sim::Result<RespondWorkflowTaskCompletedReply> done = call<RespondWorkflowTaskCompletedReply>(
+      method::kRespondWorkflowTaskCompleted, completed, options_.rpc_timeout);
   if (!done.ok()) {
+    run_eager_activities({}, asked);  // Any the server started time out and are retried.
     if (done.error().code == sim::ErrorCode::kNotFound) stats_.stale_responses++;
     return;  // Whether the server took it is unknown: the run cannot be trusted.
   }
+  run_eager_activities(std::move(done.value().activity_tasks), asked);
   if (keep) stats_.evictions += cache_.put(task.execution.run_id, std::move(run));
+}
+
+std::size_t Worker::ask_for_eager_activities(RespondWorkflowTaskCompletedRequest& completed) {
+  std::size_t asked = 0;
+  for (const Command& command : completed.commands) {
+    if (asked == kEagerActivitiesPerTaskMax || eager_activities_held_ >= options_.eager_activity_slots) break;
+    const auto* schedule = std::get_if<ScheduleActivityTask>(&command);
+    if (schedule == nullptr) continue;
+    // The server starts only activities on the run's own task queue, which
+    // is the one this worker polls.
+    const bool own_queue = schedule->task_queue.name.empty() || schedule->task_queue.name == options_.task_queue;
+    if (!own_queue || registry_.find_activity(schedule->activity_type) == nullptr) continue;
+    completed.eager_activity_ids.push_back(schedule->activity_id);
+    eager_activities_held_++;
+    asked++;
+  }
+  DURO_ASSERT(asked == 0 || eager_activities_held_ <= options_.eager_activity_slots);
+  return asked;
+}
+
+void Worker::run_eager_activities(std::vector<PollActivityTaskQueueReply> tasks, std::size_t asked) {
+  DURO_ASSERT_MSG(tasks.size() <= asked, "the server started eager activities the worker did not ask for");
+  DURO_ASSERT(eager_activities_held_ >= asked);
+  eager_activities_held_ -= asked - tasks.size();
+  for (PollActivityTaskQueueReply& task : tasks) {
+    stats_.eager_activities++;
+    env_.spawn("eager-activity", [this, task = std::move(task)] {
+      // The slot goes back however the activity ends (a crash unwinds the
+      // fiber, and the worker with it).
+      struct Slot {
+        Worker* worker;
+        ~Slot() { worker->eager_activities_held_--; }
+      } slot{this};
+      handle_activity_task(task);
+    });
+  }
 }
 
 void Worker::handle_query(const PollWorkflowTaskQueueReply& task) {

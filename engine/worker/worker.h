@@ -37,6 +37,10 @@
 
 namespace duro::worker {
 
+// Eager activities a workflow task's completion asks for at most (the
+// bound Temporal's Go SDK puts on one task).
+inline constexpr std::size_t kEagerActivitiesPerTaskMax = 3;
+
 struct WorkerOptions {
   std::vector<sim::Address> servers{};
   std::string task_queue = "default";
@@ -46,7 +50,13 @@ struct WorkerOptions {
   // concurrent workflow task executions). A task replaying a long history
   // or fetching pages does not hold up the others.
   std::size_t workflow_task_slots = 64;
-  std::size_t activity_pollers = 4;  // Activities running at once.
+  std::size_t activity_pollers = 4;  // Activities polled and running at once.
+  // Eager activity execution (Temporal's): activities this worker's own
+  // workflow tasks schedule on its task queue are asked for in the task's
+  // completion, at most kEagerActivitiesPerTaskMax a task and this many
+  // running at once beyond the pollers' (0: never), and run as soon as the
+  // server has started them: no matching, no poll, one write fewer.
+  std::size_t eager_activity_slots = 100;
   std::size_t cache_size = 10'000;   // Sticky cache, in runs.
   std::uint16_t port = 7400;
   sim::Duration rpc_timeout = std::chrono::seconds{5};
@@ -62,6 +72,7 @@ struct WorkerOptions {
 struct WorkerStats {
   std::uint64_t workflow_tasks = 0;
   std::uint64_t activity_tasks = 0;
+  std::uint64_t eager_activities = 0;  // Of activity_tasks: handed back by a workflow task's completion.
   std::uint64_t queries = 0;
   std::uint64_t cache_hits = 0;
   std::uint64_t cache_misses = 0;   // Full replays.
@@ -102,6 +113,12 @@ class Worker final : public sim::Process {
   void handle_workflow_task(engine::PollWorkflowTaskQueueReply task);
   void handle_query(const engine::PollWorkflowTaskQueueReply& task);
   void handle_activity_task(const engine::PollActivityTaskQueueReply& task);
+  // Asks for the activities `completed`'s commands schedule that this
+  // worker can run eagerly, holding a slot for each; returns how many.
+  std::size_t ask_for_eager_activities(engine::RespondWorkflowTaskCompletedRequest& completed);
+  // Runs the activities the server started eagerly, each in a fiber of its
+  // own, and gives back the slots of the `asked` it did not start.
+  void run_eager_activities(std::vector<engine::PollActivityTaskQueueReply> tasks, std::size_t asked);
   // The run's events from `from` up to and including `last` (0: all).
   bool fetch_history(const engine::WorkflowExecution& execution, engine::EventId from, engine::EventId last,
                      std::vector<engine::HistoryEvent>& events);
@@ -123,6 +140,7 @@ class Worker final : public sim::Process {
   sim::StackPool stacks_;
   WorkflowCache cache_;
   sim::Channel<int> workflow_slots_;  // Holds a token per free slot.
+  std::size_t eager_activities_held_ = 0;  // Asked for or running; at most options_.eager_activity_slots.
   engine::TaskQueue sticky_queue_;
   std::uint64_t poll_seq_ = 0;
   WorkerStats stats_;

@@ -55,13 +55,19 @@ class TestRun {
     return TaskToken{TaskToken::Kind::kWorkflow, state_.execution, task.scheduled_event_id, task.started_event_id,
                      task.attempt, {}, {}};
   }
-  sim::Result<void> complete(std::vector<Command> commands) {
+  sim::Result<void> complete(std::vector<Command> commands, std::vector<std::string> eager_activity_ids = {}) {
     RespondWorkflowTaskCompletedRequest request;
     request.commands = std::move(commands);
     request.identity = "worker";
+    request.eager_activity_ids = std::move(eager_activity_ids);
     const TaskToken token = workflow_token();
-    return apply([&](ExecutionMutator& m) { return m.complete_workflow_task(token, request, random_); });
+    return apply([&](ExecutionMutator& m) {
+      sim::Result<void> done = m.complete_workflow_task(token, request, random_);
+      eager_started_ = m.eager_started();
+      return done;
+    });
   }
+  const std::vector<EventId>& eager_started() const { return eager_started_; }
   // Starts activity `scheduled` (its current attempt) and returns its token.
   TaskToken start_activity(EventId scheduled) {
     const std::int32_t attempt = state_.activities.at(scheduled).attempt;
@@ -100,6 +106,7 @@ class TestRun {
   History history_;
   std::vector<TimerTaskInfo> timers_;
   Mutation last_;
+  std::vector<EventId> eager_started_;
 };
 
 ScheduleActivityTask activity(const std::string& id, std::optional<RetryPolicy> retry = std::nullopt) {
@@ -250,6 +257,54 @@ TEST(ExecutionMutator, AStaleActivityTokenChangesNothing) {
   EXPECT_EQ(done.error().code, sim::ErrorCode::kNotFound);
   EXPECT_TRUE(run.last().empty());
   run.expect_valid();
+}
+
+// Eager activity execution: of the activities a task's completion asks for,
+// those on the run's own task queue start in the same mutation, with their
+// start-to-close timeout armed and no task for matching; the others, and
+// those not asked for, are dispatched as usual. A refused task starts none.
+TEST(ExecutionMutator, EagerActivitiesOnTheRunsQueueStartWithTheTasksCompletion) {
+  TestRun run;
+  run.start_workflow_task();
+  ScheduleActivityTask elsewhere = activity("elsewhere");
+  elsewhere.task_queue = TaskQueue{"other-queue"};
+  ASSERT_TRUE(run.complete({activity("eager"), elsewhere, activity("polled")}, {"eager", "elsewhere"}).ok());
+  ASSERT_EQ(run.eager_started().size(), 1U);
+  const ActivityInfo& eager = run.state().activities.at(run.eager_started().front());
+  EXPECT_EQ(eager.activity_id, "eager");
+  EXPECT_TRUE(eager.started());
+  EXPECT_EQ(eager.started_identity, "worker");
+  std::vector<std::string> dispatched;
+  for (const TransferTaskInfo& task : run.last().transfer) {
+    if (const auto* transfer = std::get_if<ActivityTaskTransfer>(&task.kind)) {
+      dispatched.push_back(run.state().activities.at(transfer->scheduled_event_id).activity_id);
+    }
+  }
+  EXPECT_EQ(dispatched, (std::vector<std::string>{"elsewhere", "polled"}));
+  const TimerTaskInfo* timeout = run.last_timer<ActivityTimeoutTimer>();
+  ASSERT_NE(timeout, nullptr);
+  EXPECT_EQ(std::get<ActivityTimeoutTimer>(timeout->kind).scheduled_event_id, eager.scheduled_event_id);
+  EXPECT_EQ(std::get<ActivityTimeoutTimer>(timeout->kind).timeout_type, TimeoutType::kStartToClose);
+  // Started already: a poll that finds it anyway changes nothing.
+  const EventId scheduled = eager.scheduled_event_id;
+  EXPECT_EQ(run.apply([&](ExecutionMutator& m) { return m.record_activity_task_started(scheduled, 1, "poll", "w"); })
+                .error()
+                .code,
+            sim::ErrorCode::kNotFound);
+  // Its completion closes it as for a polled one.
+  const TaskToken token{TaskToken::Kind::kActivity, run.state().execution, scheduled, 0, 1, {}, {}};
+  ASSERT_TRUE(run.apply([&](ExecutionMutator& m) { return m.complete_activity(token, "r", "w"); }).ok());
+  EXPECT_FALSE(run.state().activities.contains(scheduled));
+  run.expect_valid();
+
+  TestRun refused;
+  refused.start_workflow_task();
+  ScheduleActivityTask bad = activity("bad");
+  bad.start_to_close_timeout = -1s;
+  ASSERT_FALSE(refused.complete({activity("eager"), bad}, {"eager"}).ok());
+  EXPECT_TRUE(refused.eager_started().empty());
+  EXPECT_TRUE(refused.state().activities.empty());
+  refused.expect_valid();
 }
 
 TEST(ExecutionMutator, AStartToCloseTimeoutRetriesThenTimesOut) {

@@ -301,41 +301,79 @@ std::int64_t input_lengths(WorkflowContext& ctx, const std::int64_t& large_bytes
   return total;
 }
 
-TEST(SdkEndToEnd, TasksReadTheHistoryTheShardJustWroteAndLargeInputsFromTheStore) {
+struct LengthsRun {
+  std::optional<std::int64_t> total;
+  std::uint64_t history_from_writes = 0;
+  std::uint64_t history_from_store = 0;
+  std::uint64_t activity_tasks = 0;
+  std::uint64_t eager_activities = 0;
+};
+
+// Runs input_lengths once on one server and one worker with
+// `eager_activity_slots`.
+LengthsRun run_input_lengths(std::size_t eager_activity_slots, std::int64_t large_bytes) {
   Registry registry;
   registry.workflow("input_lengths", input_lengths)
       .activity("length", [](ActivityContext&, const std::string& input) { return static_cast<std::int64_t>(input.size()); });
-  SdkCluster cluster(registry, {.seed = 7, .servers = 1});
-  constexpr std::int64_t kLargeBytes = 100 * 1024;
-  std::optional<std::int64_t> total;
+  worker::WorkerOptions worker_options;
+  worker_options.eager_activity_slots = eager_activity_slots;
+  SdkCluster cluster(registry, {.seed = 7, .servers = 1, .worker = worker_options});
+  LengthsRun out;
   cluster.on_client([&](sim::Env& env, TestClient& client) {
     sim::Result<std::string> run_id =
-        SdkCluster::start(client, env, "lengths-1", "input_lengths", to_payload(kLargeBytes), std::chrono::minutes{10});
-    ASSERT_TRUE(run_id.ok());
-    auto closed = client.wait_result({"lengths-1", run_id.value()}, env.sim().deadline_after(std::chrono::minutes{30}));
-    ASSERT_TRUE(closed.ok());
-    ASSERT_EQ(closed.value().status, engine::WorkflowStatus::kCompleted);
-    total = from_payload<std::int64_t>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result);
+        SdkCluster::start(client, env, "lengths-1", "input_lengths", to_payload(large_bytes), std::chrono::minutes{10});
+    if (run_id.ok()) {
+      auto closed = client.wait_result({"lengths-1", run_id.value()}, env.sim().deadline_after(std::chrono::minutes{30}));
+      if (closed.ok() && closed.value().status == engine::WorkflowStatus::kCompleted) {
+        out.total =
+            from_payload<std::int64_t>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result);
+      }
+    }
     env.sim().stop();
   });
   cluster.world.run_for(std::chrono::hours{1});
-  ASSERT_EQ(total, std::optional<std::int64_t>{10 + kLargeBytes + 20});
   auto* server = dynamic_cast<engine::ServerNode*>(cluster.world.sim().process(cluster.servers.at(0)));
-  ASSERT_NE(server, nullptr);
-  std::uint64_t from_writes = 0;
-  std::uint64_t from_store = 0;
-  for (std::uint32_t shard = 0; shard < 8; shard++) {
-    if (auto owned = server->shards().shard(shard)) {
-      from_writes += owned->stats().history_reads_from_writes;
-      from_store += owned->stats().history_reads_from_store;
+  if (server != nullptr) {
+    for (std::uint32_t shard = 0; shard < 8; shard++) {
+      if (auto owned = server->shards().shard(shard)) {
+        out.history_from_writes += owned->stats().history_reads_from_writes;
+        out.history_from_store += owned->stats().history_reads_from_store;
+      }
     }
   }
-  // Four workflow tasks and three activities read history. The large
-  // input's batch is beyond what a cached run keeps: its activity, and the
-  // workflow task after it (whose new events begin with that batch), read
-  // the store.
-  EXPECT_EQ(from_writes + from_store, 7U);
-  EXPECT_EQ(from_store, 2U);
+  if (const worker::Worker* worker = cluster.worker(0)) {
+    out.activity_tasks = worker->stats().activity_tasks;
+    out.eager_activities = worker->stats().eager_activities;
+  }
+  return out;
+}
+
+TEST(SdkEndToEnd, TasksReadTheHistoryTheShardJustWroteAndLargeInputsFromTheStore) {
+  constexpr std::int64_t kLargeBytes = 100 * 1024;
+  const LengthsRun run = run_input_lengths(/*eager_activity_slots=*/0, kLargeBytes);
+  ASSERT_EQ(run.total, std::optional<std::int64_t>{10 + kLargeBytes + 20});
+  // Four workflow tasks and three polled activities read history. The
+  // large input's batch is beyond what a cached run keeps: its activity,
+  // and the workflow task after it (whose new events begin with that
+  // batch), read the store.
+  EXPECT_EQ(run.history_from_writes + run.history_from_store, 7U);
+  EXPECT_EQ(run.history_from_store, 2U);
+  EXPECT_EQ(run.eager_activities, 0U);
+}
+
+// Eager activities: the worker asks for the activities its workflow task
+// schedules, the server starts them in the task's completion and hands
+// them back with their input, and they run without a poll or a read.
+TEST(SdkEndToEnd, EagerActivitiesRunFromTheWorkflowTasksCompletionWithTheirInput) {
+  constexpr std::int64_t kLargeBytes = 100 * 1024;
+  const LengthsRun run = run_input_lengths(/*eager_activity_slots=*/100, kLargeBytes);
+  ASSERT_EQ(run.total, std::optional<std::int64_t>{10 + kLargeBytes + 20});
+  EXPECT_EQ(run.activity_tasks, 3U);
+  EXPECT_EQ(run.eager_activities, 3U);
+  // Only the four workflow tasks read history; the one after the large
+  // input reads it from the store.
+  EXPECT_EQ(run.history_from_writes + run.history_from_store, 4U);
+  EXPECT_EQ(run.history_from_store, 1U);
 }
 
 }  // namespace
