@@ -489,7 +489,9 @@ sim::Result<void> ExecutionMutator::complete_workflow_task(const TaskToken& toke
     applied = bad_request(std::to_string(request.commands.size()) + " commands in one task; the limit is " +
                           std::to_string(limits_.commands_per_task_max));
   }
-  completing_ = &request;
+  // A task that also closes the run starts nothing eagerly: the close ends
+  // its activities as it writes them.
+  completing_ = closes ? nullptr : &request;
   eager_started_.clear();
   for (std::size_t i = 0; applied.ok() && i < request.commands.size(); i++) {
     const Command& command = request.commands[i];

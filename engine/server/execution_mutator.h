@@ -130,8 +130,8 @@ class ExecutionMutator {
   // kInvalidArgument, as does completing while new events wait
   // (UnhandledCommand): in both cases the mutation is still to be written.
   // Activities it schedules on the run's own task queue whose ids the
-  // request lists as eager are started at once (no task for matching);
-  // eager_started() names them.
+  // request lists as eager are started at once (no task for matching),
+  // unless the task also closes the run; eager_started() names them.
   sim::Result<void> complete_workflow_task(const TaskToken& token, const RespondWorkflowTaskCompletedRequest& request,
                                            sim::Random& run_ids);
   // The scheduled event ids of the activities complete_workflow_task

@@ -214,7 +214,9 @@ sim::Result<RespondWorkflowTaskCompletedReply> HistoryService::complete_workflow
     reply.activity_tasks.clear();
     sim::Result<void> completed = mutator.complete_workflow_task(token.value(), request, env_.random());
     for (const EventId scheduled_event_id : mutator.eager_started()) {
-      const ActivityInfo& activity = mutator.state().activities.at(scheduled_event_id);
+      const auto started = mutator.state().activities.find(scheduled_event_id);
+      DURO_ASSERT_MSG(started != mutator.state().activities.end(), "an eager activity is gone from its run");
+      const ActivityInfo& activity = started->second;
       const auto command = std::find_if(request.commands.begin(), request.commands.end(), [&](const Command& c) {
         const auto* schedule = std::get_if<ScheduleActivityTask>(&c);
         return schedule != nullptr && schedule->activity_id == activity.activity_id;

@@ -30,9 +30,11 @@ constexpr sim::Duration kOverloadedWriteBackoffMax = std::chrono::milliseconds{5
 constexpr std::uint32_t kReadBatchesMax = 256;
 // What a cached run keeps of the history batches it last appended: enough
 // for the events since a sticky worker's previous workflow task in the
-// common case, bounded so that a cache of open runs stays small.
+// common case (a few batches of a few hundred bytes), bounded so that a
+// full cache holds at most cached_runs_max x 16 KiB (16 MiB a shard by
+// default) of them.
 constexpr std::size_t kRecentBatchesMax = 8;
-constexpr std::size_t kRecentBytesMax = 64 * 1024;
+constexpr std::size_t kRecentBytesMax = 16 * 1024;
 
 // Appends the events of `batches` (whole, contiguous, in order) from
 // `from_event_id` on to `out`, until it holds `max_events`.

@@ -192,7 +192,7 @@ class Shard : public std::enable_shared_from_this<Shard> {
 
   // A cached run: its state, and the history batches this owner appended
   // to it last, contiguous and ending at the state's next event id (at
-  // most kRecentBatchesMax of them and kRecentBytesMax bytes; none for a
+  // most 8 of them and 16 KiB; none for a
   // closed run, or one read from the store).
   struct CachedRun {
     Snapshot snapshot;

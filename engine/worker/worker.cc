@@ -211,6 +211,10 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
 }
 
 std::size_t Worker::ask_for_eager_activities(RespondWorkflowTaskCompletedRequest& completed) {
+  // A task that closes the run gets none (the server would refuse).
+  const bool closes = std::any_of(completed.commands.begin(), completed.commands.end(),
+                                  [](const Command& command) { return is_close_command(command_type(command)); });
+  if (closes) return 0;
   std::size_t asked = 0;
   for (const Command& command : completed.commands) {
     if (asked == kEagerActivitiesPerTaskMax || eager_activities_held_ >= options_.eager_activity_slots) break;
@@ -224,6 +228,7 @@ std::size_t Worker::ask_for_eager_activities(RespondWorkflowTaskCompletedRequest
     eager_activities_held_++;
     asked++;
   }
+  DURO_ASSERT(asked <= kEagerActivitiesPerTaskMax);
   DURO_ASSERT(asked == 0 || eager_activities_held_ <= options_.eager_activity_slots);
   return asked;
 }

@@ -307,6 +307,18 @@ TEST(ExecutionMutator, EagerActivitiesOnTheRunsQueueStartWithTheTasksCompletion)
   refused.expect_valid();
 }
 
+// A task that schedules an activity and closes the run in one completion
+// starts nothing eagerly: the close ends the activity as it is written.
+TEST(ExecutionMutator, ATaskThatClosesTheRunStartsNoEagerActivity) {
+  TestRun run;
+  run.start_workflow_task();
+  ASSERT_TRUE(run.complete({activity("last"), CompleteWorkflowExecution{"done"}}, {"last"}).ok());
+  EXPECT_TRUE(run.eager_started().empty());
+  EXPECT_FALSE(run.state().running());
+  EXPECT_TRUE(run.state().activities.empty());
+  run.expect_valid();
+}
+
 TEST(ExecutionMutator, AStartToCloseTimeoutRetriesThenTimesOut) {
   TestRun run;
   run.start_workflow_task();
