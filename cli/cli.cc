@@ -154,6 +154,7 @@ struct ReproArgs {
   bool trace = false;
   std::string trace_out;
   std::string write_plan;
+  bool fuzz = false;
 };
 
 int repro(const scenarios::ScenarioRegistry& registry, const ReproArgs& args) {
@@ -161,6 +162,7 @@ int repro(const scenarios::ScenarioRegistry& registry, const ReproArgs& args) {
   scenarios::SeedOptions options;
   options.seed = args.seed;
   options.profile = find_profile(profile_for(definition, args.faults));
+  options.fuzz = args.fuzz;
   if (!args.fault_plan.empty()) {
     sim::Result<sim::FaultPlan> plan = sim::read_fault_plan_file(args.fault_plan);
     if (!plan.ok()) throw BadInput{fmt::format("{}: {}", args.fault_plan, sim::to_string(plan.error()))};
@@ -369,6 +371,8 @@ int main(int argc, char** argv, const scenarios::ScenarioRegistry& registry) {
   repro_command->add_option("--trace-out", repro_args.trace_out,
                             "write a Chrome/Perfetto trace (one track per node) to this JSON file");
   repro_command->add_option("--write-plan", repro_args.write_plan, "write the run's fault plan to this file");
+  repro_command->add_flag("--fuzz", repro_args.fuzz,
+                          "run the seed as `duro fuzz` does (random evictions, held deliveries)");
 
   DeterminismArgs determinism_args;
   CLI::App* determinism_command = app.add_subcommand(

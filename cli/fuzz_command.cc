@@ -114,8 +114,18 @@ int FuzzCommand::run(const scenarios::ScenarioRegistry& registry) {
           if (state.scenario == job.scenario && !state.finding) state.seeds++;
         }
         // A seed that failed its invariants without a finding (a crash, a
-        // liveness miss) is counted: fuzzing is not its test, `duro run` is.
-        if (!report.passed) failed_seeds++;
+        // liveness miss) is counted and named: fuzzing is not its test,
+        // `duro run` is, and this says which seed to give it.
+        if (!report.passed) {
+          failed_seeds++;
+          fmt::print("seed {} of {} failed an invariant{}\n  reproduce: duro repro {} --seed {} --faults {} --fuzz\n",
+                     job.seed, job.scenario,
+                     report.violations.empty() ? std::string()
+                                               : " (" + report.violations.front().invariant + ": " +
+                                                     report.violations.front().message + ")",
+                     job.scenario, job.seed, report.profile);
+          std::fflush(stdout);
+        }
         for (const scenarios::FuzzFinding& finding : report.findings) {
           auto it = types.find(finding.workflow_type);
           if (it == types.end() || it->second.finding) continue;

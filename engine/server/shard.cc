@@ -91,6 +91,13 @@ void Shard::cancel_fibers() {
   }
 }
 
+void Shard::catch_up_clock(sim::TimePoint run_time) {
+  if (run_time <= now()) return;
+  clock_.advance_to(run_time);
+  // Timers may be due now that were not: the loop waits on the old time.
+  if (timer_waiting_) context_.env->sim().notify(timer_waiter_);
+}
+
 sim::TimePoint Shard::deadline_after(sim::Duration duration) const { return context_.env->sim().deadline_after(duration); }
 
 std::string Shard::next_request_id() {
@@ -281,6 +288,7 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
     // the run as it was until the store takes the change.
     const WriteBase base = base_of(loaded.value());
     Snapshot& after = loaded.value();
+    catch_up_clock(after.state.last_event_time);
     ExecutionMutator mutator(after.state, now(), context_.options->limits);
     sim::Result<void> result = op(mutator);
     Mutation mutation = mutator.take_mutation();
@@ -475,6 +483,7 @@ sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStar
         if (!loaded.ok()) return loaded.error();
         const WriteBase base = base_of(loaded.value());
         Snapshot& after = loaded.value();
+        catch_up_clock(after.state.last_event_time);
         ExecutionMutator mutator(after.state, now(), context_.options->limits);
         sim::Result<void> signalled =
             mutator.signal(*request.signal_name, request.signal_input, request.identity, request.request_id);

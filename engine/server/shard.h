@@ -180,12 +180,15 @@ class Shard : public std::enable_shared_from_this<Shard> {
   sim::Result<void> execute_close(const WorkflowExecution& execution);
   sim::Result<HistoryEvent> read_event(const WorkflowExecution& execution, EventId event_id);
   void cancel_fibers();
+  // Moves shard time up to a run's latest event time (see shard_clock.h)
+  // and lets the timer loop look again.
+  void catch_up_clock(sim::TimePoint run_time);
   sim::TimePoint deadline_after(sim::Duration duration) const;
 
   Context context_;
   const std::uint32_t shard_id_;
   const std::int64_t range_id_;
-  const ShardClock clock_;
+  ShardClock clock_;
   bool active_ = false;
   bool ownership_lost_ = false;
   bool stopped_ = false;

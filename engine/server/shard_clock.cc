@@ -20,6 +20,12 @@ sim::TimePoint ShardClock::now() const noexcept {
   return base_ + elapsed;
 }
 
+void ShardClock::advance_to(sim::TimePoint shard_time) noexcept {
+  const sim::TimePoint current = now();
+  if (shard_time > current) base_ += shard_time - current;
+  DURO_ASSERT(now() >= shard_time);
+}
+
 sim::TimePoint ShardClock::true_at(sim::TimePoint shard_time) const noexcept {
   if (shard_time == sim::TimePoint::max()) return sim::TimePoint::max();
   return clock_->monotonic_true_at(monotonic_base_ + (shard_time - base_));

@@ -14,6 +14,14 @@
 // shard record, written at every lease renewal). It may run ahead of true
 // time by the largest forward skew among owners: a timer may fire early by
 // that much, never late by more than a takeover's gap.
+//
+// A renewal can miss the last shard time: an owner whose clock ran ahead
+// may write events and lose the shard before it renews. A run's events and
+// timers are on its own latest event time when that is later (events never
+// go back), so under a new owner its timers would wait out the whole skew —
+// hours after a clock jump (`duro fuzz` found a controller stuck so). The
+// owner therefore moves shard time up to the latest event time of any run
+// it changes (advance_to).
 #pragma once
 
 #include <string>
@@ -39,6 +47,8 @@ class ShardClock {
   ShardClock(const sim::LocalClock& clock, sim::TimePoint floor);
 
   sim::TimePoint now() const noexcept;
+  // Moves shard time forward to `shard_time` if it is behind; never back.
+  void advance_to(sim::TimePoint shard_time) noexcept;
   // The true instant at which now() will read `shard_time` (for arming a
   // wait: the simulator's timers run on true time).
   sim::TimePoint true_at(sim::TimePoint shard_time) const noexcept;

@@ -38,6 +38,26 @@ TEST(ShardClock, StartsAtTheLocalClockWhenItIsAheadAndIgnoresItsSteps) {
   EXPECT_EQ(clock.now(), start + 1s);
 }
 
+// A run stamped by an owner whose clock ran ahead (and which lost the shard
+// before recording its time) moves the new owner's shard time up to it, so
+// the run's timers are armed on the same time as its events; never back.
+TEST(ShardClock, AdvancesToALaterRunsTimeAndNeverBack) {
+  sim::Simulator sim({.seed = 1});
+  sim::Simulator::Scope scope(sim);
+  sim::LocalClock local(sim, 0s);
+  ShardClock clock(local, sim.now());
+  const sim::TimePoint run_time = sim.now() + 28h;
+  clock.advance_to(run_time);
+  EXPECT_EQ(clock.now(), run_time);
+  clock.advance_to(run_time - 1h);  // Earlier: nothing moves.
+  EXPECT_EQ(clock.now(), run_time);
+  sim.schedule_after(30s, [] {});
+  (void)sim.run();
+  EXPECT_EQ(clock.now(), run_time + 30s);
+  // A timer due a minute after the run's time is armed 30 s from now, not 28 hours.
+  EXPECT_EQ(clock.true_at(run_time + 1min), sim.now() + 30s);
+}
+
 TEST(ShardClock, RecordDataRoundTripsAndRefusesGarbage) {
   ASSERT_TRUE(decode_shard_record_data("").ok());
   EXPECT_EQ(decode_shard_record_data("").value().shard_time_ns, 0);

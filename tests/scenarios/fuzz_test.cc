@@ -10,11 +10,13 @@
 
 #include <chrono>
 #include <ctime>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/cli.h"
 #include "cli/determinism_guard.h"
+#include "scenarios/harness.h"
 #include "tests/scenarios/nondeterministic_corpus.h"
 #include "tests/scenarios/cli_runner.h"
 
@@ -40,6 +42,64 @@ TEST(Fuzz, FindsEveryKindOfNondeterminismInTheCorpusWithin100Seeds) {
   EXPECT_NE(result.out.find("called rand"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("called pthread_create"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("nondeterministic_corpus.cc:"), std::string::npos) << result.out;
+}
+
+// A scenario whose end check always fails, whatever the run.
+class AlwaysFails final : public scenarios::Scenario {
+ public:
+  void setup(scenarios::Harness& harness) override {
+    harness.registry().workflow("always_fails_flow", [](sdk::WorkflowContext& ctx, const std::string&) {
+      ctx.sleep(std::chrono::seconds{1});
+      return std::string("done");
+    });
+    harness.client("starter", [&harness](sdk::Client& client, sim::Env&) {
+      auto run = client.start("always_fails_flow", "always-1", std::string("x"));
+      if (run.ok()) {
+        harness.expect(run.value(), "the flow", [](const sdk::WorkflowOutcome<sdk::Payload>&) { return std::string(); });
+      }
+    });
+  }
+  void check_end(scenarios::Harness&, scenarios::Checker& checker) override {
+    checker.violate("always", "this scenario always fails");
+  }
+};
+
+std::string trace_hash_line(const std::string& out) {
+  const std::size_t at = out.find("trace hash ");
+  return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+}
+
+// A seed that fails an invariant under `duro fuzz` (not a finding: fuzzing
+// is not its test) is named with the line that reruns it as fuzzing ran it.
+TEST(Fuzz, ASeedThatFailsAnInvariantIsNamedWithAReproLineInFuzzMode) {
+  scenarios::ScenarioRegistry registry;
+  scenarios::ScenarioDefinition definition;
+  definition.name = "always-fails";
+  definition.summary = "fails its end check";
+  definition.invariants = {"always: fails"};
+  definition.shape.chaos = std::chrono::minutes{1};
+  definition.shape.liveness_bound = std::chrono::minutes{10};
+  definition.shape.default_profile = "none";
+  definition.make = [] { return std::make_unique<AlwaysFails>(); };
+  registry.add(std::move(definition));
+
+  const CliResult fuzzed = run_cli(registry, {"fuzz", "always_fails_flow", "--seeds", "1", "--jobs", "1"});
+  EXPECT_NE(fuzzed.out.find("seed 1 of always-fails failed an invariant (always: this scenario always fails)"),
+            std::string::npos)
+      << fuzzed.out;
+  EXPECT_NE(fuzzed.out.find("reproduce: duro repro always-fails --seed 1 --faults none --fuzz"), std::string::npos)
+      << fuzzed.out;
+  EXPECT_NE(fuzzed.out.find("(1 failed an invariant)"), std::string::npos) << fuzzed.out;
+
+  const CliResult in_fuzz_mode = run_cli(registry, {"repro", "always-fails", "--seed", "1", "--faults", "none", "--fuzz"});
+  const CliResult plain = run_cli(registry, {"repro", "always-fails", "--seed", "1", "--faults", "none"});
+  EXPECT_EQ(in_fuzz_mode.exit_code, 1) << in_fuzz_mode.out;
+  EXPECT_EQ(plain.exit_code, 1) << plain.out;
+  // Fuzzing evicts cached runs and holds deliveries: another run.
+  ASSERT_FALSE(trace_hash_line(plain.out).empty()) << plain.out;
+  EXPECT_NE(trace_hash_line(in_fuzz_mode.out), trace_hash_line(plain.out));
+  EXPECT_EQ(trace_hash_line(in_fuzz_mode.out),
+            trace_hash_line(run_cli(registry, {"repro", "always-fails", "--seed", "1", "--faults", "none", "--fuzz"}).out));
 }
 
 TEST(Fuzz, AnUnknownTypeIsBadInput) {
