@@ -202,7 +202,7 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
   sim::Result<RespondWorkflowTaskCompletedReply> done = call<RespondWorkflowTaskCompletedReply>(
       method::kRespondWorkflowTaskCompleted, completed, options_.rpc_timeout);
   if (!done.ok()) {
-    run_eager_activities({}, asked);  // Any the server started time out and are retried.
+    run_eager_activities({}, asked);  // Any the server started end at their start-to-close timeout.
     if (done.error().code == sim::ErrorCode::kNotFound) stats_.stale_responses++;
     return;  // Whether the server took it is unknown: the run cannot be trusted.
   }
