@@ -433,9 +433,9 @@ sim::Result<void> Shard::write(const WorkflowExecution& execution, WriteBase bef
   after.version = before.version + 1;
   // `execution` may be after's own: copied before `after` moves into the
   // cache (a run's names cost less to copy than its state).
+  const WorkflowExecution written = execution;
   // The batches the store took stay with the cached runs (request.executions
   // is not read again).
-  const WorkflowExecution written = execution;
   std::optional<store::HistoryBatch>& appended = request.executions.front().append;
   remember(key_of(written), std::move(after), appended.has_value() ? &*appended : nullptr);
   if (create) current_runs_[written.workflow_id] = written.run_id;
