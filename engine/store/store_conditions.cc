@@ -90,14 +90,22 @@ std::optional<std::string> invalid_write(const WriteRequest& request) {
   for (const ExecutionKey& key : request.deletes) {
     if (key.workflow_id.empty() || key.run_id.empty()) return "a delete without workflow or run id";
   }
-  // A run is written or deleted once per write.
+  // A run is written or deleted once per write. Deletes are rare (history
+  // retention): only a write with some gathers both kinds into one list.
   using KeyView = std::pair<std::string_view, std::string_view>;
-  std::vector<KeyView> keys;
-  keys.reserve(request.executions.size() + request.deletes.size());
-  for (const ExecutionWrite& write : request.executions) keys.emplace_back(write.workflow_id, write.run_id);
-  for (const ExecutionKey& key : request.deletes) keys.emplace_back(key.workflow_id, key.run_id);
-  if (const KeyView* twice = first_repeat(keys, [](const KeyView& key) { return key; })) {
-    return fmt::format("execution {}/{} written twice", twice->first, twice->second);
+  if (request.deletes.empty()) {
+    const auto written_key = [](const ExecutionWrite& write) { return KeyView{write.workflow_id, write.run_id}; };
+    if (const ExecutionWrite* twice = first_repeat(request.executions, written_key)) {
+      return "execution " + key_text(twice->workflow_id, twice->run_id) + " written twice";
+    }
+  } else {
+    std::vector<KeyView> keys;
+    keys.reserve(request.executions.size() + request.deletes.size());
+    for (const ExecutionWrite& write : request.executions) keys.emplace_back(write.workflow_id, write.run_id);
+    for (const ExecutionKey& key : request.deletes) keys.emplace_back(key.workflow_id, key.run_id);
+    if (const KeyView* twice = first_repeat(keys, [](const KeyView& key) { return key; })) {
+      return fmt::format("execution {}/{} written twice", twice->first, twice->second);
+    }
   }
   for (const CurrentWrite& current : request.currents) {
     if (current.record.workflow_id.empty() || current.record.run_id.empty()) {

@@ -55,6 +55,43 @@ class StoreStateTest : public ::testing::Test {
   StoreState state;
 };
 
+// A write names each run, current record and task once: a repeat is
+// malformed (kInvalid, named), found among a few pairwise and among many by
+// sorting; distinct keys pass, and nothing of a refused write applies.
+TEST_F(StoreStateTest, AWriteThatNamesSomethingTwiceIsInvalid) {
+  const auto refused_because = [&](const WriteRequest& request) {
+    const Outcome outcome = state.apply(request);
+    return outcome.status == WriteStatus::kInvalid ? outcome.detail : std::string("not refused");
+  };
+  EXPECT_EQ(refused_because(write_request("twice-run", 1, 1, {run_write("wf", "r1", 0, 1, 1), run_write("wf", "r1", 0, 1, 1)})),
+            "execution wf/r1 written twice");
+  WriteRequest deleted = write_request("written-deleted", 1, 1, {run_write("wf", "r1", 0, 1, 1)});
+  deleted.deletes.push_back(ExecutionKey{"wf", "r1"});
+  EXPECT_EQ(refused_because(deleted), "execution wf/r1 written twice");
+  WriteRequest currents = write_request("twice-current", 1, 1, {run_write("wf", "r1", 0, 1, 1)});
+  currents.currents.push_back(CurrentWrite{std::nullopt, CurrentRecord{"wf", "r1", true, "start", 0}});
+  currents.currents.push_back(CurrentWrite{std::nullopt, CurrentRecord{"wf", "r2", true, "start", 0}});
+  EXPECT_EQ(refused_because(currents), "current record of wf written twice");
+  // Many transfer tasks (past the pairwise bound): the repeat is found by
+  // sorting; without it the same write applies.
+  WriteRequest many = write_request("many-tasks", 1, 1, {run_write("wf", "r1", 0, 1, 1)});
+  for (std::int64_t id = 1; id <= 40; id++) many.transfer_tasks.push_back(TransferTask{id, "t"});
+  many.transfer_tasks.push_back(TransferTask{17, "again"});
+  EXPECT_EQ(refused_because(many), "transfer task 17 twice");
+  WriteRequest timers = write_request("twice-timer", 1, 1, {run_write("wf", "r1", 0, 1, 1)});
+  timers.timer_tasks.push_back(TimerTask{sim::TimePoint{} + 1h, 5, "t"});
+  timers.timer_tasks.push_back(TimerTask{sim::TimePoint{} + 2h, 5, "t"});  // Same id, another time: allowed.
+  timers.timer_tasks.push_back(TimerTask{sim::TimePoint{} + 1h, 5, "t"});
+  EXPECT_EQ(refused_because(timers), "timer task 5 twice at the same fire time");
+  EXPECT_EQ(state.current_record("wf"), nullptr) << "a refused write applied something";
+  // It creates wf/r1 (expected version 0): had a refused write applied, the
+  // run would exist and this would fail its condition.
+  many.request_id = "many-tasks-once";
+  many.transfer_tasks.pop_back();
+  const Outcome applied = state.apply(many);
+  EXPECT_TRUE(applied.applies()) << applied.detail;
+}
+
 TEST_F(StoreStateTest, TakingAShardIsACompareAndSetOfItsRangeId) {
   EXPECT_EQ(state.get_shard(1).range_id, 1);
   EXPECT_EQ(state.get_shard(2).range_id, 0) << "a shard never taken is at range 0";
