@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "engine/history/command.h"
+#include "engine/history/encoded_events.h"
 #include "engine/history/event.h"
 #include "sim/codec.h"
 
@@ -254,11 +255,10 @@ struct PollWorkflowTaskQueueReply {
   std::int32_t attempt = 1;
   EventId previous_started_event_id = 0;  // The last workflow task this worker may have seen (sticky).
   EventId started_event_id = 0;
-  // Events from history_from_event_id on (the whole history from 1 on the
-  // normal queue; on a sticky queue, what came after the previous task).
-  // When the task is a retry (attempt > 1), its Scheduled and Started
-  // events are not in history yet and come last here.
-  std::vector<HistoryEvent> history;
+  // The events to replay: the whole history from 1 on the normal queue; on
+  // a sticky queue, what came after the previous task. In binary form:
+  // servers forward them, only the worker decodes them.
+  EncodedEvents history;
   EventId next_page_event_id = 0;  // Non-zero: fetch more with GetWorkflowExecutionHistory first.
   std::optional<QueryTask> query;  // A query to answer instead of a workflow task.
 };

@@ -79,9 +79,9 @@ sim::Result<Ack> HistoryService::terminate(const TerminateWorkflowExecutionReque
 sim::Result<DescribeWorkflowExecutionReply> HistoryService::describe(const DescribeWorkflowExecutionRequest& request) {
   sim::Result<std::shared_ptr<Shard>> shard = shard_for(request.execution.workflow_id);
   if (!shard.ok()) return shard.error();
-  sim::Result<Shard::Snapshot> snapshot = shard.value()->load(request.execution);
+  sim::Result<Shard::SnapshotPtr> snapshot = shard.value()->load(request.execution);
   if (!snapshot.ok()) return snapshot.error();
-  const MutableState& state = snapshot.value().state;
+  const MutableState& state = snapshot.value()->state;
   DescribeWorkflowExecutionReply reply;
   reply.execution = state.execution;
   reply.workflow_type = state.workflow_type;
@@ -108,8 +108,13 @@ sim::Result<GetWorkflowExecutionHistoryReply> HistoryService::get_history(
     const GetWorkflowExecutionHistoryRequest& request) {
   sim::Result<std::shared_ptr<Shard>> shard = shard_for(request.execution.workflow_id);
   if (!shard.ok()) return shard.error();
-  return shard.value()->read_history(request.execution, request.from_event_id,
-                                     std::clamp<std::uint32_t>(request.max_events, 1, kHistoryPageEventsMax));
+  sim::Result<Shard::HistoryPage> page = shard.value()->read_history(
+      request.execution, request.from_event_id, std::clamp<std::uint32_t>(request.max_events, 1, kHistoryPageEventsMax));
+  if (!page.ok()) return page.error();
+  sim::Result<std::vector<HistoryEvent>> events = decode_events(page.value().events);
+  DURO_ASSERT_MSG(events.ok(), "history read back does not decode");
+  return GetWorkflowExecutionHistoryReply{std::move(page.value().run_id), std::move(events).value(),
+                                          page.value().next_event_id};
 }
 
 sim::Result<GetWorkflowExecutionResultReply> HistoryService::result(const GetWorkflowExecutionResultRequest& request) {
@@ -119,9 +124,9 @@ sim::Result<GetWorkflowExecutionResultReply> HistoryService::result(const GetWor
       env_.sim().deadline_after(std::clamp(request.wait, sim::Duration{0}, options_.long_poll_wait));
   WorkflowExecution execution = request.execution;
   for (int followed = 0; followed < kRunsFollowedMax; followed++) {
-    sim::Result<Shard::Snapshot> snapshot = shard.value()->wait_closed(execution, deadline);
+    sim::Result<Shard::SnapshotPtr> snapshot = shard.value()->wait_closed(execution, deadline);
     if (!snapshot.ok()) return snapshot.error();
-    const MutableState& state = snapshot.value().state;
+    const MutableState& state = snapshot.value()->state;
     GetWorkflowExecutionResultReply reply;
     reply.run_id = state.execution.run_id;
     reply.status = state.status;
@@ -141,9 +146,9 @@ sim::Result<GetWorkflowExecutionResultReply> HistoryService::result(const GetWor
 sim::Result<QueryWorkflowReply> HistoryService::query(const QueryWorkflowRequest& request) {
   sim::Result<std::shared_ptr<Shard>> shard = shard_for(request.execution.workflow_id);
   if (!shard.ok()) return shard.error();
-  sim::Result<Shard::Snapshot> snapshot = shard.value()->load(request.execution);
+  sim::Result<Shard::SnapshotPtr> snapshot = shard.value()->load(request.execution);
   if (!snapshot.ok()) return snapshot.error();
-  const MutableState& state = snapshot.value().state;
+  const MutableState& state = snapshot.value()->state;
   QueryWorkflowRequest resolved = request;
   resolved.execution = state.execution;
   const sim::Duration wait = options_.rpc_timeout;
@@ -166,7 +171,7 @@ sim::Result<PollWorkflowTaskQueueReply> HistoryService::record_workflow_task_sta
   const MatchingTask& task = request.task;
   sim::Result<std::shared_ptr<Shard>> shard = shard_for(task.execution.workflow_id);
   if (!shard.ok()) return shard.error();
-  Shard::Snapshot after;
+  Shard::SnapshotPtr after;
   sim::Result<void> started = shard.value()->update(
       task.execution,
       [&](ExecutionMutator& mutator) {
@@ -175,13 +180,13 @@ sim::Result<PollWorkflowTaskQueueReply> HistoryService::record_workflow_task_sta
       },
       &after);
   if (!started.ok()) return started.error();
-  if (after.version == 0) {
+  if (after == nullptr) {
     // Nothing was written: a retried poll whose start was recorded before.
-    sim::Result<Shard::Snapshot> loaded = shard.value()->load(task.execution);
+    sim::Result<Shard::SnapshotPtr> loaded = shard.value()->load(task.execution);
     if (!loaded.ok()) return loaded.error();
-    after = loaded.value();
+    after = std::move(loaded).value();
   }
-  const MutableState& state = after.state;
+  const MutableState& state = after->state;
   PollWorkflowTaskQueueReply reply;
   reply.has_task = true;
   reply.execution = state.execution;
@@ -196,7 +201,7 @@ sim::Result<PollWorkflowTaskQueueReply> HistoryService::record_workflow_task_sta
   const EventId from = state.workflow_task.task_queue.kind == TaskQueueKind::kSticky
                            ? state.previous_started_event_id + 1
                            : 1;
-  sim::Result<GetWorkflowExecutionHistoryReply> history =
+  sim::Result<Shard::HistoryPage> history =
       shard.value()->read_written_history(state.execution, from, kHistoryPageEventsMax);
   if (!history.ok()) return history.error();
   reply.history = std::move(history.value().events);
@@ -244,7 +249,7 @@ sim::Result<PollActivityTaskQueueReply> HistoryService::record_activity_task_sta
   const MatchingTask& task = request.task;
   sim::Result<std::shared_ptr<Shard>> shard = shard_for(task.execution.workflow_id);
   if (!shard.ok()) return shard.error();
-  Shard::Snapshot after;
+  Shard::SnapshotPtr after;
   sim::Result<void> started = shard.value()->update(
       task.execution,
       [&](ExecutionMutator& mutator) {
@@ -253,21 +258,23 @@ sim::Result<PollActivityTaskQueueReply> HistoryService::record_activity_task_sta
       },
       &after);
   if (!started.ok()) return started.error();
-  if (after.version == 0) {
-    sim::Result<Shard::Snapshot> loaded = shard.value()->load(task.execution);
+  if (after == nullptr) {
+    sim::Result<Shard::SnapshotPtr> loaded = shard.value()->load(task.execution);
     if (!loaded.ok()) return loaded.error();
-    after = loaded.value();
+    after = std::move(loaded).value();
   }
-  auto it = after.state.activities.find(task.scheduled_event_id);
-  if (it == after.state.activities.end()) return Error{ErrorCode::kNotFound, "NotFound: activity gone"};
+  auto it = after->state.activities.find(task.scheduled_event_id);
+  if (it == after->state.activities.end()) return Error{ErrorCode::kNotFound, "NotFound: activity gone"};
   const ActivityInfo& activity = it->second;
-  sim::Result<GetWorkflowExecutionHistoryReply> scheduled =
-      shard.value()->read_written_history(after.state.execution, task.scheduled_event_id, 1);
+  sim::Result<Shard::HistoryPage> scheduled =
+      shard.value()->read_written_history(after->state.execution, task.scheduled_event_id, 1);
   if (!scheduled.ok()) return scheduled.error();
-  if (scheduled.value().events.empty() || !scheduled.value().events.front().is<ActivityTaskScheduled>()) {
+  sim::Result<std::vector<HistoryEvent>> events = decode_events(scheduled.value().events);
+  DURO_ASSERT_MSG(events.ok(), "history read back does not decode");
+  if (events.value().empty() || !events.value().front().is<ActivityTaskScheduled>()) {
     return Error{ErrorCode::kUnavailable, "the activity's scheduled event is not readable yet"};
   }
-  return activity_task(after.state, activity, scheduled.value().events.front().as<ActivityTaskScheduled>()->input);
+  return activity_task(after->state, activity, events.value().front().as<ActivityTaskScheduled>()->input);
 }
 
 PollActivityTaskQueueReply HistoryService::activity_task(const MutableState& state, const ActivityInfo& activity,

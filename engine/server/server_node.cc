@@ -49,12 +49,13 @@ ServerNode::ServerNode(sim::Env& env, ServerOptions options)
             GetWorkflowExecutionHistoryRequest{query.execution, 1, 1000},
             env_.sim().deadline_after(2 * options_.rpc_timeout));
         if (!history.ok()) return history.error();
+        const std::vector<HistoryEvent>& events = history.value().events;
         PollWorkflowTaskQueueReply reply;
         reply.execution = query.execution;
-        reply.history = std::move(history.value().events);
+        reply.history = encode_events_forwarded(events);
         reply.next_page_event_id = history.value().next_event_id;
-        if (!reply.history.empty()) {
-          if (const auto* started = reply.history.front().as<WorkflowExecutionStarted>()) {
+        if (!events.empty()) {
+          if (const auto* started = events.front().as<WorkflowExecutionStarted>()) {
             reply.workflow_type = started->workflow_type;
           }
         }

@@ -38,19 +38,36 @@ constexpr std::size_t kRecentBytesMax = 16 * 1024;
 
 // Appends the events of `batches` (whole, contiguous, in order) from
 // `from_event_id` on to `out`, until it holds `max_events`.
-void collect_events(std::span<const store::HistoryBatch> batches, EventId from_event_id, std::uint32_t max_events,
-                    std::vector<HistoryEvent>& out) {
+// Appends the events of `batches` from `from_event_id` on, while `out`
+// holds fewer than `max_events`; returns the id after the last appended
+// (`from_event_id` if none). Whole batches are copied as bytes; only one
+// that starts before `from_event_id` or does not fit is decoded.
+EventId collect_events(std::span<const store::HistoryBatch> batches, EventId from_event_id, std::uint32_t max_events,
+                       EncodedEventsWriter& out) {
+  EventId next = from_event_id;
   for (const store::HistoryBatch& batch : batches) {
-    if (out.size() >= max_events) return;
-    if (batch.first_event_id + batch.event_count <= from_event_id) continue;
-    sim::Result<std::vector<HistoryEvent>> events = decode_events(batch.events);
+    if (out.count() >= max_events) break;
+    const EventId end = batch.first_event_id + batch.event_count;
+    if (end <= from_event_id) continue;
+    DURO_ASSERT(batch.event_count > 0);
+    if (batch.first_event_id >= from_event_id &&
+        out.count() + static_cast<std::uint64_t>(batch.event_count) <= max_events) {
+      out.append_batch(batch.events, static_cast<std::uint64_t>(batch.event_count));
+      next = end;
+      continue;
+    }
+    sim::Result<std::vector<HistoryEvent>> events = decode_events(std::string_view{batch.events});
     // The store checksums what it keeps, and this owner wrote the rest:
     // bytes that do not decode are a bug in this code, not a disk fault.
     DURO_ASSERT_MSG(events.ok(), "a stored history batch does not decode");
-    for (HistoryEvent& event : events.value()) {
-      if (event.event_id >= from_event_id && out.size() < max_events) out.push_back(std::move(event));
+    for (const HistoryEvent& event : events.value()) {
+      if (event.event_id >= from_event_id && out.count() < max_events) {
+        out.append(event);
+        next = event.event_id + 1;
+      }
     }
   }
+  return next;
 }
 
 store::ExecutionKey key_of(const WorkflowExecution& execution) {
@@ -172,7 +189,7 @@ void Shard::unlock(const std::string& workflow_id) {
   if (--it->second.users == 0) locks_.erase(it);
 }
 
-void Shard::remember(store::ExecutionKey key, Snapshot snapshot, store::HistoryBatch* appended) {
+Shard::SnapshotPtr Shard::remember(store::ExecutionKey key, Snapshot snapshot, store::HistoryBatch* appended) {
   if (!cache_.contains(key) && cache_.size() >= context_.options->cached_runs_max) {
     // Drop a closed run first, else the first in key order: deterministic.
     // Closed runs are kept apart so the choice costs a lookup, not a scan
@@ -209,9 +226,10 @@ void Shard::remember(store::ExecutionKey key, Snapshot snapshot, store::HistoryB
       (!recent.empty() && recent.back().first_event_id + recent.back().event_count != snapshot.state.next_event_id)) {
     recent.clear();
   }
-  cached.snapshot = std::move(snapshot);
+  cached.snapshot = std::make_shared<const Snapshot>(std::move(snapshot));
   DURO_ASSERT(recent.size() <= kRecentBatchesMax);
   DURO_ASSERT(closed_cached_.size() <= cache_.size());
+  return cached.snapshot;
 }
 
 void Shard::forget(const WorkflowExecution& execution) {
@@ -232,7 +250,7 @@ sim::Result<std::string> Shard::resolve_run(const std::string& workflow_id) {
   return current.value().record.run_id;
 }
 
-sim::Result<Shard::Snapshot> Shard::load_locked(const WorkflowExecution& execution, bool* from_cache) {
+sim::Result<Shard::SnapshotPtr> Shard::load_locked(const WorkflowExecution& execution, bool* from_cache) {
   if (!active_) return not_owned(shard_id_);
   WorkflowExecution resolved = execution;
   if (from_cache != nullptr) *from_cache = true;
@@ -260,11 +278,10 @@ sim::Result<Shard::Snapshot> Shard::load_locked(const WorkflowExecution& executi
   Snapshot snapshot{std::move(state).value(), reply.value().version};
   DURO_ASSERT(snapshot.state.execution == resolved);
   DURO_ASSERT(snapshot.state.next_event_id == reply.value().next_event_id);
-  remember(key_of(resolved), snapshot);
-  return snapshot;
+  return remember(key_of(resolved), std::move(snapshot));
 }
 
-sim::Result<Shard::Snapshot> Shard::load(const WorkflowExecution& execution) {
+sim::Result<Shard::SnapshotPtr> Shard::load(const WorkflowExecution& execution) {
   if (!active_) return not_owned(shard_id_);
   sim::Result<sim::Mutex*> locked = lock(execution.workflow_id);
   if (!locked.ok()) return locked.error();
@@ -274,7 +291,7 @@ sim::Result<Shard::Snapshot> Shard::load(const WorkflowExecution& execution) {
 
 // --- Writes -----------------------------------------------------------------------------------------------
 
-sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op, Snapshot* after_out) {
+sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op, SnapshotPtr* after_out) {
   if (!active_) return not_owned(shard_id_);
   sim::Result<sim::Mutex*> locked = lock(execution.workflow_id);
   if (!locked.ok()) return locked.error();
@@ -282,12 +299,12 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
   bool rechecked = false;
   for (int attempt = 0; attempt < kUpdateAttemptsMax; attempt++) {
     bool from_cache = false;
-    sim::Result<Snapshot> loaded = load_locked(execution, &from_cache);
+    sim::Result<SnapshotPtr> loaded = load_locked(execution, &from_cache);
     if (!loaded.ok()) return loaded.error();
-    // The copy load_locked returned is changed in place: the cache keeps
-    // the run as it was until the store takes the change.
-    const WriteBase base = base_of(loaded.value());
-    Snapshot& after = loaded.value();
+    // The mutator changes a copy: the cache keeps the run as it was until
+    // the store takes the change.
+    const WriteBase base = base_of(*loaded.value());
+    Snapshot after = *loaded.value();
     catch_up_clock(after.state.last_event_time);
     ExecutionMutator mutator(after.state, now(), context_.options->limits);
     sim::Result<void> result = op(mutator);
@@ -311,14 +328,8 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
     for (const std::string& warning : mutation.warnings) {
       if (context_.on_warning) context_.on_warning(warning);
     }
-    // The caller's copy is taken first: write() moves `after` into the cache.
-    if (after_out != nullptr) *after_out = after;
-    sim::Result<void> written = write(after.state.execution, base, after, mutation, false, std::nullopt);
-    if (written.ok()) {
-      if (after_out != nullptr) after_out->version = base.version + 1;
-      return result;
-    }
-    if (after_out != nullptr) *after_out = Snapshot{};  // Not written: version 0 says so.
+    sim::Result<void> written = write(after.state.execution, base, after, mutation, false, std::nullopt, after_out);
+    if (written.ok()) return result;
     if (written.error().code != ErrorCode::kAlreadyExists) return written.error();
     // The stored run moved on under us (another write of ours that timed
     // out and landed, or a previous owner's): read it again and redo.
@@ -329,7 +340,8 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
 }
 
 sim::Result<void> Shard::write(const WorkflowExecution& execution, WriteBase before, Snapshot& after,
-                               Mutation& mutation, bool create, const std::optional<std::string>& current_condition) {
+                               Mutation& mutation, bool create, const std::optional<std::string>& current_condition,
+                               SnapshotPtr* written_out) {
   DURO_ASSERT(active_);
   DURO_ASSERT(execution == after.state.execution);
   DURO_ASSERT(create == (before.version == 0));
@@ -437,7 +449,8 @@ sim::Result<void> Shard::write(const WorkflowExecution& execution, WriteBase bef
   // The batches the store took stay with the cached runs (request.executions
   // is not read again).
   std::optional<store::HistoryBatch>& appended = request.executions.front().append;
-  remember(key_of(written), std::move(after), appended.has_value() ? &*appended : nullptr);
+  SnapshotPtr cached = remember(key_of(written), std::move(after), appended.has_value() ? &*appended : nullptr);
+  if (written_out != nullptr) *written_out = std::move(cached);
   if (create) current_runs_[written.workflow_id] = written.run_id;
   if (mutation.new_run) {
     DURO_ASSERT(request.executions.size() == 2 && request.executions.back().append.has_value());
@@ -479,10 +492,10 @@ sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStar
       // lock, so nothing starts or closes it in between.
       const WorkflowExecution running{request.workflow_id, record.run_id};
       for (int attempt = 0; attempt < kUpdateAttemptsMax; attempt++) {
-        sim::Result<Snapshot> loaded = load_locked(running);
+        sim::Result<SnapshotPtr> loaded = load_locked(running);
         if (!loaded.ok()) return loaded.error();
-        const WriteBase base = base_of(loaded.value());
-        Snapshot& after = loaded.value();
+        const WriteBase base = base_of(*loaded.value());
+        Snapshot after = *loaded.value();
         catch_up_clock(after.state.last_event_time);
         ExecutionMutator mutator(after.state, now(), context_.options->limits);
         sim::Result<void> signalled =
@@ -556,12 +569,12 @@ void Shard::notify_closed(const WorkflowExecution& execution) {
   close_waiters_.erase(it);
 }
 
-sim::Result<Shard::Snapshot> Shard::wait_closed(const WorkflowExecution& execution, sim::TimePoint deadline) {
+sim::Result<Shard::SnapshotPtr> Shard::wait_closed(const WorkflowExecution& execution, sim::TimePoint deadline) {
   for (int round = 0; round < 4; round++) {
-    sim::Result<Snapshot> snapshot = load(execution);
+    sim::Result<SnapshotPtr> snapshot = load(execution);
     if (!snapshot.ok()) return snapshot;
-    if (!snapshot.value().state.running() || context_.env->sim().now() >= deadline) return snapshot;
-    std::vector<sim::Waiter>& waiters = close_waiters_[key_of(snapshot.value().state.execution)];
+    if (!snapshot.value()->state.running() || context_.env->sim().now() >= deadline) return snapshot;
+    std::vector<sim::Waiter>& waiters = close_waiters_[key_of(snapshot.value()->state.execution)];
     if (waiters.size() >= kCloseWaitersPerRunMax) return Error{ErrorCode::kOverloaded, "too many result waiters"};
     sim::Simulator& sim = context_.env->sim();
     const sim::Waiter waiter = sim.begin_wait();
@@ -569,7 +582,7 @@ sim::Result<Shard::Snapshot> Shard::wait_closed(const WorkflowExecution& executi
     const sim::WakeReason reason = sim.suspend(waiter, "workflow result", deadline);
     if (!active_) return not_owned(shard_id_);
     if (reason == sim::WakeReason::kTimeout) {
-      auto it = close_waiters_.find(key_of(snapshot.value().state.execution));
+      auto it = close_waiters_.find(key_of(snapshot.value()->state.execution));
       if (it != close_waiters_.end()) {
         std::erase_if(it->second, [&](const sim::Waiter& w) { return w.slot == waiter.slot && w.token == waiter.token; });
         if (it->second.empty()) close_waiters_.erase(it);
@@ -580,31 +593,31 @@ sim::Result<Shard::Snapshot> Shard::wait_closed(const WorkflowExecution& executi
   return load(execution);
 }
 
-sim::Result<GetWorkflowExecutionHistoryReply> Shard::read_history(const WorkflowExecution& execution,
-                                                                  EventId from_event_id, std::uint32_t max_events) {
-  GetWorkflowExecutionHistoryReply reply;
+sim::Result<Shard::HistoryPage> Shard::read_history(const WorkflowExecution& execution, EventId from_event_id,
+                                                   std::uint32_t max_events) {
+  HistoryPage page;
   WorkflowExecution resolved = execution;
   if (resolved.run_id.empty()) {
-    sim::Result<Snapshot> snapshot = load(execution);
+    sim::Result<SnapshotPtr> snapshot = load(execution);
     if (!snapshot.ok()) return snapshot.error();
-    resolved.run_id = snapshot.value().state.execution.run_id;
+    resolved.run_id = snapshot.value()->state.execution.run_id;
   }
-  reply.run_id = resolved.run_id;
+  page.run_id = resolved.run_id;
   stats_.history_reads_from_store++;
   const std::uint32_t batches = std::clamp<std::uint32_t>(max_events, 1, kReadBatchesMax);
   sim::Result<store::ReadHistoryReply> read = context_.router->store<store::ReadHistoryReply>(
       store::kReadHistoryMethod, store::ReadHistoryRequest{key_of(resolved), std::max<EventId>(from_event_id, 1), batches});
   if (!read.ok()) return Error{ErrorCode::kUnavailable, "store: " + sim::to_string(read.error())};
   if (!read.value().found) return Error{ErrorCode::kNotFound, "NotFound: workflow " + resolved.workflow_id};
-  collect_events(read.value().batches, from_event_id, max_events, reply.events);
-  const EventId next = reply.events.empty() ? from_event_id : reply.events.back().event_id + 1;
-  reply.next_event_id = next < read.value().next_event_id ? next : 0;
-  return reply;
+  EncodedEventsWriter writer;
+  const EventId next = collect_events(read.value().batches, from_event_id, max_events, writer);
+  page.events = std::move(writer).finish();
+  page.next_event_id = next < read.value().next_event_id ? next : 0;
+  return page;
 }
 
-sim::Result<GetWorkflowExecutionHistoryReply> Shard::read_written_history(const WorkflowExecution& execution,
-                                                                          EventId from_event_id,
-                                                                          std::uint32_t max_events) {
+sim::Result<Shard::HistoryPage> Shard::read_written_history(const WorkflowExecution& execution, EventId from_event_id,
+                                                           std::uint32_t max_events) {
   DURO_ASSERT(max_events > 0);
   if (!active_ || execution.run_id.empty()) return read_history(execution, from_event_id, max_events);
   const auto cached = cache_.find(key_of(execution));
@@ -614,23 +627,26 @@ sim::Result<GetWorkflowExecutionHistoryReply> Shard::read_written_history(const 
   }
   const std::vector<store::HistoryBatch>& recent = cached->second.recent;
   const EventId end = recent.back().first_event_id + recent.back().event_count;
-  DURO_ASSERT(end == cached->second.snapshot.state.next_event_id);
+  DURO_ASSERT(end == cached->second.snapshot->state.next_event_id);
   stats_.history_reads_from_writes++;
-  GetWorkflowExecutionHistoryReply reply;
-  reply.run_id = execution.run_id;
-  collect_events(recent, from_event_id, max_events, reply.events);
-  const EventId next = reply.events.empty() ? from_event_id : reply.events.back().event_id + 1;
-  reply.next_event_id = next < end ? next : 0;
-  return reply;
+  HistoryPage page;
+  page.run_id = execution.run_id;
+  EncodedEventsWriter writer;
+  const EventId next = collect_events(recent, from_event_id, max_events, writer);
+  page.events = std::move(writer).finish();
+  page.next_event_id = next < end ? next : 0;
+  return page;
 }
 
 sim::Result<HistoryEvent> Shard::read_event(const WorkflowExecution& execution, EventId event_id) {
-  sim::Result<GetWorkflowExecutionHistoryReply> read = read_written_history(execution, event_id, 1);
+  sim::Result<HistoryPage> read = read_written_history(execution, event_id, 1);
   if (!read.ok()) return read.error();
-  if (read.value().events.empty() || read.value().events.front().event_id != event_id) {
+  sim::Result<std::vector<HistoryEvent>> events = decode_events(read.value().events);
+  DURO_ASSERT_MSG(events.ok(), "history read back does not decode");
+  if (events.value().empty() || events.value().front().event_id != event_id) {
     return Error{ErrorCode::kNotFound, "event " + std::to_string(event_id) + " is not in history"};
   }
-  return read.value().events.front();
+  return std::move(events.value().front());
 }
 
 }  // namespace duro::engine

@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/history/encoded_events.h"
 #include "engine/server/execution_mutator.h"
 #include "engine/server/history_tasks.h"
 #include "engine/server/internal_api.h"
@@ -74,10 +75,13 @@ class Shard : public std::enable_shared_from_this<Shard> {
   };
 
   // A run's state as last written, and its record version in the store.
+  // Shared and never changed once made: the cache and whoever loaded it
+  // hold the same one, and an update changes a copy of its own.
   struct Snapshot {
     MutableState state;
     std::uint64_t version = 0;
   };
+  using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
   // `time_floor`: the shard time its previous owner last recorded (see
   // shard_clock.h).
@@ -102,14 +106,15 @@ class Shard : public std::enable_shared_from_this<Shard> {
   void stop(const std::string& why, bool notify);
 
   // The run's state (the current run when execution.run_id is empty).
-  sim::Result<Snapshot> load(const WorkflowExecution& execution);
+  sim::Result<SnapshotPtr> load(const WorkflowExecution& execution);
 
   // Runs `op` on the run and writes what it changed. `op` may return an
   // error and still have changed the run (a refused workflow task is
   // written as WorkflowTaskFailed): the write happens, then the error is
-  // returned. `after`, if given, receives the state as written.
+  // returned. `after`, if given, receives the state as written (null if
+  // nothing was).
   using Op = std::function<sim::Result<void>(ExecutionMutator&)>;
-  sim::Result<void> update(const WorkflowExecution& execution, const Op& op, Snapshot* after = nullptr);
+  sim::Result<void> update(const WorkflowExecution& execution, const Op& op, SnapshotPtr* after = nullptr);
 
   // Starts a run (or, with a signal, signals the running one), applying the
   // id reuse policy; a retried start with the same request id returns the
@@ -117,25 +122,33 @@ class Shard : public std::enable_shared_from_this<Shard> {
   sim::Result<StartWorkflowExecutionReply> start_workflow(const HistoryStartRequest& request);
 
   // Waits until the run is closed or the deadline passes; the state then.
-  sim::Result<Snapshot> wait_closed(const WorkflowExecution& execution, sim::TimePoint deadline);
+  sim::Result<SnapshotPtr> wait_closed(const WorkflowExecution& execution, sim::TimePoint deadline);
+
+  // A page of a run's history: its events from some id on, in binary form
+  // (decoded only by whoever needs them as structs).
+  struct HistoryPage {
+    std::string run_id;  // The run read (resolves an empty run id).
+    EncodedEvents events;
+    EventId next_event_id = 0;  // Read on from here; 0: that was the end (of the history so far).
+  };
 
   // Reads a run's events [from, ...) from the store, at most `max_events`.
-  sim::Result<GetWorkflowExecutionHistoryReply> read_history(const WorkflowExecution& execution, EventId from_event_id,
-                                                             std::uint32_t max_events);
+  sim::Result<HistoryPage> read_history(const WorkflowExecution& execution, EventId from_event_id,
+                                        std::uint32_t max_events);
   // The same, from the batches this owner wrote last when they reach back
   // to `from_event_id` (a sticky worker's new events, an activity's
   // scheduled event), else from the store. Events never change once
   // written, but the end of history read here is this owner's last write:
   // for callers that have just written under this shard, not for clients.
-  sim::Result<GetWorkflowExecutionHistoryReply> read_written_history(const WorkflowExecution& execution,
-                                                                     EventId from_event_id, std::uint32_t max_events);
+  sim::Result<HistoryPage> read_written_history(const WorkflowExecution& execution, EventId from_event_id,
+                                                std::uint32_t max_events);
 
  private:
   struct Locked;
   sim::Result<std::string> resolve_run(const std::string& workflow_id);
-  // `from_cache`, if given, says whether the copy came from the cache (it
+  // `from_cache`, if given, says whether the state came from the cache (it
   // may be stale if this node lost the shard) or was just read.
-  sim::Result<Snapshot> load_locked(const WorkflowExecution& execution, bool* from_cache = nullptr);
+  sim::Result<SnapshotPtr> load_locked(const WorkflowExecution& execution, bool* from_cache = nullptr);
   sim::Result<sim::Mutex*> lock(const std::string& workflow_id);
   void unlock(const std::string& workflow_id);
   // What a write of a run is conditioned on: the record version it
@@ -151,14 +164,15 @@ class Shard : public std::enable_shared_from_this<Shard> {
   // success moves `after` (with its new version) into the cache: it is
   // left moved-from, and so is `execution` if it is after's own.
   // `current_condition`: for a create, the current run it replaces (nullopt:
-  // none).
+  // none). `written`, if given, receives the cached state on success.
   sim::Result<void> write(const WorkflowExecution& execution, WriteBase before, Snapshot& after, Mutation& mutation,
-                          bool create, const std::optional<std::string>& current_condition);
+                          bool create, const std::optional<std::string>& current_condition,
+                          SnapshotPtr* written = nullptr);
   std::string next_request_id();
   std::int64_t next_task_id();
-  // Caches `snapshot` as the run's state; `appended`, if given, is the
-  // history batch the write of it appended (moved from).
-  void remember(store::ExecutionKey key, Snapshot snapshot, store::HistoryBatch* appended = nullptr);
+  // Caches `snapshot` as the run's state, and returns it; `appended`, if
+  // given, is the history batch the write of it appended (moved from).
+  SnapshotPtr remember(store::ExecutionKey key, Snapshot snapshot, store::HistoryBatch* appended = nullptr);
   void forget(const WorkflowExecution& execution);
   void notify_closed(const WorkflowExecution& execution);
 
@@ -198,7 +212,7 @@ class Shard : public std::enable_shared_from_this<Shard> {
   // most 8 of them and 16 KiB; none for a
   // closed run, or one read from the store).
   struct CachedRun {
-    Snapshot snapshot;
+    SnapshotPtr snapshot;  // Never null.
     std::vector<store::HistoryBatch> recent;
   };
   std::map<store::ExecutionKey, CachedRun> cache_;

@@ -272,9 +272,9 @@ sim::Result<void> Shard::execute_transfer(const TransferTaskInfo& task) {
 }
 
 sim::Result<void> Shard::execute_start_child(const WorkflowExecution& parent, EventId initiated_event_id) {
-  sim::Result<Snapshot> snapshot = load(parent);
+  sim::Result<SnapshotPtr> snapshot = load(parent);
   if (!snapshot.ok()) return snapshot.error().code == ErrorCode::kNotFound ? sim::Result<void>{} : snapshot.error();
-  const MutableState& state = snapshot.value().state;
+  const MutableState& state = snapshot.value()->state;
   auto child = state.children.find(initiated_event_id);
   if (!state.running() || child == state.children.end() || !child->second.run_id.empty()) return {};
   sim::Result<HistoryEvent> event = read_event(parent, initiated_event_id);
@@ -316,9 +316,9 @@ sim::Result<void> Shard::execute_start_child(const WorkflowExecution& parent, Ev
 }
 
 sim::Result<void> Shard::execute_external(const WorkflowExecution& source, EventId initiated_event_id) {
-  sim::Result<Snapshot> snapshot = load(source);
+  sim::Result<SnapshotPtr> snapshot = load(source);
   if (!snapshot.ok()) return snapshot.error().code == ErrorCode::kNotFound ? sim::Result<void>{} : snapshot.error();
-  const MutableState& state = snapshot.value().state;
+  const MutableState& state = snapshot.value()->state;
   auto external = state.externals.find(initiated_event_id);
   if (!state.running() || external == state.externals.end()) return {};
   const ExternalInfo info = external->second;
@@ -355,9 +355,9 @@ sim::Result<void> Shard::execute_external(const WorkflowExecution& source, Event
 }
 
 sim::Result<void> Shard::execute_close(const WorkflowExecution& execution) {
-  sim::Result<Snapshot> snapshot = load(execution);
+  sim::Result<SnapshotPtr> snapshot = load(execution);
   if (!snapshot.ok()) return snapshot.error().code == ErrorCode::kNotFound ? sim::Result<void>{} : snapshot.error();
-  const MutableState& state = snapshot.value().state;
+  const MutableState& state = snapshot.value()->state;
   DURO_ASSERT_MSG(!state.running(), "a close task for a running run");
   DURO_ASSERT(state.close_event.has_value());
   const sim::TimePoint deadline = deadline_after(2 * context_.options->rpc_timeout);

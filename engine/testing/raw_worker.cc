@@ -53,7 +53,9 @@ void RawWorker::workflow_poller(std::size_t index) {
 
 void RawWorker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
   stats_.workflow_tasks++;
-  std::vector<HistoryEvent> history = std::move(task.history);
+  sim::Result<std::vector<HistoryEvent>> decoded = decode_events(task.history);
+  if (!decoded.ok()) return;  // The task times out and comes again.
+  std::vector<HistoryEvent> history = std::move(decoded).value();
   // Fetch the rest of a long history, page by page.
   EventId next = task.next_page_event_id;
   for (std::uint32_t page = 0; next != 0 && page < kHistoryPagesMax; page++) {

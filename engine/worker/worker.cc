@@ -141,7 +141,15 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
     (void)call<Ack>(method::kRespondWorkflowTaskFailed, failed, options_.rpc_timeout);
     return;
   }
-  std::vector<HistoryEvent> events = std::move(task.history);
+  sim::Result<std::vector<HistoryEvent>> decoded = decode_events(task.history);
+  if (!decoded.ok()) {
+    // Bytes the server sent that do not decode: a bug there, not ours to
+    // mend. The task times out and comes again, maybe to a better server.
+    env_.sim().trace("worker", fmt::format("workflow task {}: history does not decode: {}", task.execution.workflow_id,
+                                           sim::to_string(decoded.error())));
+    return;
+  }
+  std::vector<HistoryEvent> events = std::move(decoded).value();
   if (task.next_page_event_id != 0 && !fetch_history(task.execution, task.next_page_event_id, task.started_event_id, events)) {
     return;  // The task times out and comes again.
   }
@@ -159,7 +167,7 @@ void Worker::handle_workflow_task(PollWorkflowTaskQueueReply task) {
       // fetch the whole history and replay it.
       std::vector<HistoryEvent> full;
       if (!fetch_history(task.execution, 1, task.started_event_id, full)) return;
-      // Retried tasks carry their not-yet-written Scheduled and Started last.
+      // Keep what the task brought past the fetched page, if anything.
       for (HistoryEvent& event : events) {
         if (full.empty() || event.event_id > full.back().event_id) full.push_back(std::move(event));
       }
