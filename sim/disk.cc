@@ -299,9 +299,16 @@ Result<void> Disk::write_at(std::string_view path, Inode& inode, std::uint64_t o
   stats_.writes++;
   if (length == 0) return {};
   make_room_for_unsynced(inode, length);
-  apply_write(inode.cache, offset, bytes);
-  inode.unsynced.push_back(Unsynced{offset, inode.unsynced_data.size(), length, false});
-  inode.unsynced_data.append(bytes);
+  if (inode.appended_only && offset == inode.cache.size()) {
+    // An append to a log: its bytes are kept once, in the cache.
+    inode.cache.append(bytes);
+    inode.unsynced.push_back(Unsynced{offset, 0, length, false});
+  } else {
+    separate(inode);
+    apply_write(inode.cache, offset, bytes);
+    inode.unsynced.push_back(Unsynced{offset, inode.unsynced_data.size(), length, false});
+    inode.unsynced_data.append(bytes);
+  }
   // The writeback above may have shrunk the footprint: reserve() made room
   // for the larger one, so this fits.
   set_footprint(inode, std::max(inode.footprint_bytes, end));
@@ -323,6 +330,7 @@ Result<void> Disk::truncate(std::string_view path, std::uint64_t size_bytes) {
   }
   if (inject_io_error("truncate", path)) return disk_error(ErrorCode::kIoError, "injected I/O error truncating", path);
   make_room_for_unsynced(inode, 0);
+  separate(inode);
   inode.cache.resize(size_bytes, '\0');
   inode.unsynced.push_back(Unsynced{size_bytes, inode.unsynced_data.size(), 0, true});
   set_footprint(inode, std::max(inode.footprint_bytes, size_bytes));
@@ -342,7 +350,7 @@ Result<void> Disk::fsync(std::string_view path) {
     // the bytes, so reads look fine, and a retried fsync finds nothing to
     // do (see FAULTS in disk.h). The journal does not commit.
     settle_as_crash(inode, fault_random_);
-    set_footprint(inode, std::max<std::uint64_t>(inode.cache.size(), inode.durable.size()));
+    set_footprint(inode, std::max<std::uint64_t>(inode.cache.size(), durable_bytes(inode)));
     return disk_error(ErrorCode::kIoError, "injected I/O error in fsync of", path);
   }
   flush(inode);
@@ -365,7 +373,7 @@ bool Disk::reserve(Inode& inode, std::uint64_t footprint_bytes) {
 void Disk::set_footprint(Inode& inode, std::uint64_t footprint_bytes) {
   DURO_ASSERT(used_bytes_ >= inode.footprint_bytes);
   DURO_ASSERT(inode.cache.size() <= footprint_bytes);
-  DURO_ASSERT(inode.durable.size() <= footprint_bytes);
+  DURO_ASSERT(durable_bytes(inode) <= footprint_bytes);
   DURO_ASSERT(footprint_bytes <= options_.file_size_bytes_max);
   used_bytes_ = used_bytes_ - inode.footprint_bytes + footprint_bytes;
   inode.footprint_bytes = footprint_bytes;
@@ -376,7 +384,7 @@ void Disk::make_room_for_unsynced(Inode& inode, std::uint64_t bytes) {
   DURO_ASSERT(inode.unsynced.size() <= options_.unsynced_ops_per_file_max);
   const bool ops_full = inode.unsynced.size() == options_.unsynced_ops_per_file_max;
   const bool bytes_full =
-      !inode.unsynced.empty() && inode.unsynced_data.size() + bytes > options_.unsynced_bytes_per_file_max;
+      !inode.unsynced.empty() && unsynced_bytes(inode) + bytes > options_.unsynced_bytes_per_file_max;
   if (!ops_full && !bytes_full) return;
   stats_.writebacks++;
   flush(inode);
@@ -386,6 +394,14 @@ void Disk::make_room_for_unsynced(Inode& inode, std::uint64_t bytes) {
 void Disk::flush(Inode& inode) {
   const bool may_corrupt = corruption_probability_ > 0 &&
                            (corruption_kinds_.misdirected_writes || corruption_kinds_.lost_writes);
+  if (may_corrupt) separate(inode);
+  if (inode.appended_only) {
+    // Every unsynced append reaches the media whole: it holds the cache.
+    inode.durable_size = inode.cache.size();
+    inode.unsynced.clear();
+    set_footprint(inode, inode.cache.size());
+    return;
+  }
   for (const Unsynced& op : inode.unsynced) {
     if (op.truncate) {
       inode.durable.resize(op.offset, '\0');
@@ -412,6 +428,28 @@ void Disk::flush(Inode& inode) {
   set_footprint(inode, std::max<std::uint64_t>(inode.cache.size(), inode.durable.size()));
 }
 
+void Disk::separate(Inode& inode) {
+  if (!inode.appended_only) return;
+  DURO_ASSERT(inode.durable.empty() && inode.unsynced_data.empty());
+  DURO_ASSERT(inode.durable_size <= inode.cache.size());
+  inode.durable.assign(inode.cache, 0, inode.durable_size);
+  for (Unsynced& op : inode.unsynced) {
+    DURO_ASSERT(!op.truncate && op.offset + op.length <= inode.cache.size());
+    op.data_begin = inode.unsynced_data.size();
+    inode.unsynced_data.append(inode.cache, op.offset, op.length);
+  }
+  inode.appended_only = false;
+  inode.durable_size = 0;
+}
+
+std::uint64_t Disk::durable_bytes(const Inode& inode) noexcept {
+  return inode.appended_only ? inode.durable_size : inode.durable.size();
+}
+
+std::uint64_t Disk::unsynced_bytes(const Inode& inode) noexcept {
+  return inode.appended_only ? inode.cache.size() - inode.durable_size : inode.unsynced_data.size();
+}
+
 bool Disk::misdirect_write(std::string& data, std::uint64_t offset, std::string_view bytes) {
   // The file takes the size the write gave it (the size is metadata, and
   // right); the bytes go a whole number of sectors away, inside that size.
@@ -433,6 +471,7 @@ bool Disk::misdirect_write(std::string& data, std::uint64_t offset, std::string_
 }
 
 void Disk::settle_as_crash(Inode& inode, Random& random) {
+  separate(inode);
   for (const Unsynced& op : inode.unsynced) {
     if (op.truncate) {
       if (random.chance(1, 2)) {
@@ -532,8 +571,12 @@ void Disk::crash() {
   // Then the data of every file that still has a name, in inode order.
   for (auto& [id, inode] : inodes_) {
     settle_as_crash(inode, crash_random_);
-    inode.cache = inode.durable;
-    set_footprint(inode, inode.durable.size());
+    // What is left is on the media alone: one copy again.
+    inode.cache = std::move(inode.durable);
+    inode.durable.clear();
+    inode.appended_only = true;
+    inode.durable_size = inode.cache.size();
+    set_footprint(inode, inode.cache.size());
   }
 }
 
@@ -557,8 +600,21 @@ void Disk::check_invariants() const {
     DURO_ASSERT(id > 0 && id < inode_next_);
     DURO_ASSERT(inode.footprint_bytes <= options_.file_size_bytes_max);
     DURO_ASSERT(inode.cache.size() <= inode.footprint_bytes);
-    DURO_ASSERT(inode.durable.size() <= inode.footprint_bytes);
+    DURO_ASSERT(durable_bytes(inode) <= inode.footprint_bytes);
     DURO_ASSERT(inode.unsynced.size() <= options_.unsynced_ops_per_file_max);
+    if (inode.appended_only) {
+      // The media holds a prefix of the cache; the unsynced appends are
+      // the rest of it, in order.
+      DURO_ASSERT(inode.durable.empty() && inode.unsynced_data.empty());
+      std::uint64_t end = inode.durable_size;
+      for (const Unsynced& op : inode.unsynced) {
+        DURO_ASSERT(!op.truncate && op.length > 0 && op.offset == end);
+        end += op.length;
+      }
+      DURO_ASSERT(end == inode.cache.size());
+      used += inode.footprint_bytes;
+      continue;
+    }
     std::uint64_t data_bytes = 0;
     for (const Unsynced& op : inode.unsynced) {
       DURO_ASSERT(op.data_begin == data_bytes);

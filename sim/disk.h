@@ -70,8 +70,9 @@
 // files_max until then. When a write, a truncate or a create does not fit,
 // the disk first commits the journal, as jbd2 does, to free what committed
 // removes release; then it fails with kNoSpace, changing nothing. Writes
-// are all or nothing; there are no short writes. (Host memory: a file costs
-// about twice its size, media and cache, plus its unsynced bytes.)
+// are all or nothing; there are no short writes. (Host memory: a file only
+// ever appended to costs its size once; any other about twice, media and
+// cache, plus its unsynced bytes.)
 //
 // Bounds. At most unsynced_ops_per_file_max unsynced operations, and
 // unsynced_bytes_per_file_max unsynced bytes (unless one write alone is
@@ -269,7 +270,8 @@ class Disk {
 
   // One unsynced operation of a file. A write's bytes are kept in the
   // inode's unsynced_data arena (one buffer reused across fsyncs, so the
-  // steady state of append + fsync allocates nothing).
+  // steady state of append + fsync allocates nothing), or, for a file in
+  // the appended-only state (Inode), in its cache.
   struct Unsynced {
     std::uint64_t offset = 0;       // Write: where. Truncate: the new size.
     std::uint64_t data_begin = 0;   // Write: where its bytes start in unsynced_data.
@@ -277,11 +279,21 @@ class Disk {
     bool truncate = false;
   };
 
+  // A file. Most files on a disk are logs: only appended to, and synced.
+  // Such a file keeps one copy of its bytes, not three: while
+  // `appended_only` (from create and from a crash, until anything but an
+  // append, or a fault, touches it) the media holds exactly the cache's
+  // first `durable_size` bytes, and the unsynced operations are appends
+  // whose bytes are the rest of the cache. Anything else first writes the
+  // file out in full (separate()), and the crash model then runs on the
+  // copies exactly as it always did: the same outcomes from the same seed.
   struct Inode {
-    std::string durable;  // What the media holds: what a crash starts from.
+    std::string durable;  // What the media holds: what a crash starts from. Empty while appended_only.
     std::string cache;    // What reads see.
     std::vector<Unsynced> unsynced;  // In the order they were made.
-    std::string unsynced_data;
+    std::string unsynced_data;       // Empty while appended_only.
+    bool appended_only = true;
+    std::uint64_t durable_size = 0;  // While appended_only: how much of the cache the media holds.
     // The largest size a crash could leave this file with; its share of
     // used_bytes_.
     std::uint64_t footprint_bytes = 0;
@@ -308,6 +320,11 @@ class Disk {
   void set_footprint(Inode& inode, std::uint64_t footprint_bytes);
   void make_room_for_unsynced(Inode& inode, std::uint64_t bytes);
   void flush(Inode& inode);
+  // Leaves the appended-only state: the media and the unsynced writes get
+  // their own copies of their bytes.
+  void separate(Inode& inode);
+  static std::uint64_t durable_bytes(const Inode& inode) noexcept;
+  static std::uint64_t unsynced_bytes(const Inode& inode) noexcept;
   bool misdirect_write(std::string& data, std::uint64_t offset, std::string_view bytes);
   void settle_as_crash(Inode& inode, Random& random);
   void append_journal(JournalOp op);

@@ -32,6 +32,7 @@ struct EncodedEvents {
   std::string bytes;
 
   bool empty() const noexcept { return bytes.empty(); }
+  bool operator==(const EncodedEvents&) const = default;
 };
 DURO_CODEC_FIELDS(EncodedEvents, bytes);
 

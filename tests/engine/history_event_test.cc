@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cstddef>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/history/command.h"
+#include "engine/history/encoded_events.h"
 #include "engine/history/event.h"
 #include "engine/history/history.h"
 #include "engine/history/reflect.h"
@@ -192,6 +194,53 @@ RC_GTEST_PROP(EventBatch, EveryStrictPrefixFails, ()) {
   sim::Result<std::vector<HistoryEvent>> decoded = decode_events(std::string_view(bytes).substr(0, size));
   RC_ASSERT(!decoded.ok());
   RC_ASSERT(decoded.error().code == sim::ErrorCode::kDecode);
+}
+
+// A history cut into batches at random, joined by EncodedEventsWriter: the
+// batches copied whole, or a random few of them event by event. The result
+// is exactly the bytes of the whole history encoded at once.
+RC_GTEST_PROP(EncodedEvents, BatchesAndSingleEventsJoinIntoTheWholeEncoding, ()) {
+  const History history = *testing::gen_history();
+  EncodedEventsWriter writer;
+  std::size_t at = 0;
+  while (at < history.events.size()) {
+    const std::size_t size = *rc::gen::inRange<std::size_t>(1, history.events.size() - at + 1);
+    const std::span<const HistoryEvent> batch(history.events.data() + at, size);
+    if (*rc::gen::arbitrary<bool>()) {
+      writer.append_batch(encode_events(batch), size);
+    } else {
+      for (const HistoryEvent& event : batch) writer.append(event);
+    }
+    at += size;
+  }
+  RC_ASSERT(writer.count() == history.events.size());
+  const EncodedEvents joined = std::move(writer).finish();
+  RC_ASSERT(joined.bytes == (history.events.empty() ? std::string{} : encode_events(history.events)));
+  RC_ASSERT(joined == encode_events_forwarded(history.events));
+  sim::Result<std::vector<HistoryEvent>> decoded = decode_events(joined);
+  RC_ASSERT(decoded.ok());
+  RC_ASSERT(decoded.value() == history.events);
+  // Forwarded as a field of a message, the bytes come through as they are.
+  sim::Result<EncodedEvents> forwarded = sim::decode<EncodedEvents>(sim::encode(joined));
+  RC_ASSERT(forwarded.ok());
+  RC_ASSERT(forwarded.value() == joined);
+}
+
+TEST(EncodedEvents, NoEventsAreNoBytesAndDecodeToNone) {
+  EXPECT_TRUE(std::move(EncodedEventsWriter{}).finish().empty());
+  EXPECT_TRUE(encode_events_forwarded({}).empty());
+  sim::Result<std::vector<HistoryEvent>> decoded = decode_events(EncodedEvents{});
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_TRUE(decoded.value().empty());
+  // Bytes that are not events are an error, as for any batch.
+  decoded = decode_events(EncodedEvents{"\x01"});
+  EXPECT_FALSE(decoded.ok());
+}
+
+TEST(EncodedEventsDeathTest, ABatchWhoseCountDisagreesWithItsBytesAsserts) {
+  const std::string batch = encode_events(std::vector<HistoryEvent>{HistoryEvent{1, {}, TimerFired{"t", 2}}});
+  EncodedEventsWriter writer;
+  EXPECT_DEATH(writer.append_batch(batch, 2), "count disagrees");
 }
 
 TEST(EventBatch, RejectsAnUnknownEventTypeAndTrailingBytes) {

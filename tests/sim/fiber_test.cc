@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <exception>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -9,6 +12,7 @@
 #include "sim/channel.h"
 #include "sim/future.h"
 #include "sim/simulator.h"
+#include "sim/stack_pool.h"
 
 namespace duro::sim {
 namespace {
@@ -205,6 +209,53 @@ TEST_F(FiberTest, StacksArePooledAndReused) {
   EXPECT_EQ(finished, 10'000);
   EXPECT_LE(sim.stacks().mapped(), 3u) << "stacks were not reused";
   EXPECT_EQ(sim.stacks().in_use(), 0u);
+}
+
+// A stack size no other test uses, so the kept stacks counted are these.
+constexpr std::size_t kOddStackBytes = 36 * 1024;
+
+TEST(StackPool, ADestroyedPoolLeavesItsStacksToTheNextPoolGuardPagesAndAll) {
+  std::set<void*> first_tops;
+  std::size_t kept_before = 0;
+  {
+    StackPool pool(kOddStackBytes, 8);
+    std::vector<boost::context::stack_context> stacks;
+    for (int i = 0; i < 3; i++) stacks.push_back(pool.allocate());
+    kept_before = StackPool::kept();
+    for (auto& stack : stacks) {
+      first_tops.insert(stack.sp);
+      pool.deallocate(stack);
+    }
+    EXPECT_EQ(pool.mapped(), 3u);
+  }
+  // Other tests' pools may have filled the process's share: then the
+  // stacks kept longest made room.
+  const std::size_t kept_after = StackPool::kept();
+  ASSERT_EQ(kept_after, std::min(kept_before + 3, kStacksKeptMax));
+  StackPool next(kOddStackBytes, 8);
+  std::vector<boost::context::stack_context> stacks;
+  for (int i = 0; i < 3; i++) stacks.push_back(next.allocate());
+  EXPECT_EQ(StackPool::kept(), kept_after - 3) << "the next pool mapped new stacks instead";
+  for (auto& stack : stacks) {
+    EXPECT_EQ(first_tops.count(stack.sp), 1u);
+    // The whole stack is writable again.
+    std::memset(static_cast<char*>(stack.sp) - stack.size, 0x5a, stack.size);
+  }
+  for (auto& stack : stacks) next.deallocate(stack);
+}
+
+TEST(StackPoolDeathTest, TheGuardPageOfAKeptStackStillFaults) {
+  {
+    StackPool first(kOddStackBytes, 1);
+    boost::context::stack_context stack = first.allocate();
+    first.deallocate(stack);
+  }
+  ASSERT_GE(StackPool::kept(), 1u);
+  StackPool pool(kOddStackBytes, 1);
+  boost::context::stack_context stack = pool.allocate();
+  char* const below = static_cast<char*>(stack.sp) - stack.size - 1;
+  EXPECT_DEATH(*reinterpret_cast<volatile char*>(below) = 1, "");
+  pool.deallocate(stack);
 }
 
 TEST_F(FiberTest, ThousandsOfFibersSleepConcurrently) {
