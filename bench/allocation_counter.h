@@ -12,8 +12,9 @@ namespace duro::bench {
 bool counting_allocations() noexcept;
 // Allocations so far; take differences.
 std::uint64_t allocations() noexcept;
-// Bytes held by blocks from operator new not yet deleted, as the allocator
-// sized them. Only while counting_allocations().
+// Bytes of heap blocks in use, as the allocator sized them, read off the
+// allocator's heap (a walk of its pages: for memory benchmarks, not hot
+// paths). Only while counting_allocations().
 std::int64_t live_heap_bytes() noexcept;
 
 }  // namespace duro::bench
