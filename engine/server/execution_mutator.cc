@@ -1022,19 +1022,68 @@ sim::Result<void> ExecutionMutator::cancel_activity(const TaskToken& token, cons
 
 // --- Timers ------------------------------------------------------------------------------------
 
+bool ExecutionMutator::timer_may_act(const MutableState& state, const TimerKind& timer) {
+  if (!state.running()) return false;
+  return std::visit(
+      [&](const auto& kind) -> bool {
+        using Kind = std::decay_t<decltype(kind)>;
+        if constexpr (std::is_same_v<Kind, UserTimerTimer>) {
+          auto it = state.timers.find(kind.timer_id);
+          return it != state.timers.end() && it->second.started_event_id == kind.started_event_id;
+        } else if constexpr (std::is_same_v<Kind, ActivityTimeoutTimer>) {
+          auto it = state.activities.find(kind.scheduled_event_id);
+          if (it == state.activities.end()) return false;
+          const ActivityInfo& activity = it->second;
+          switch (kind.timeout_type) {
+            case TimeoutType::kScheduleToClose:
+              return true;  // Spans every attempt.
+            case TimeoutType::kScheduleToStart:
+              return activity.attempt == kind.attempt && !activity.started() && !activity.retry_backoff;
+            case TimeoutType::kHeartbeat:
+            case TimeoutType::kStartToClose:
+              return activity.attempt == kind.attempt && activity.started();
+            case TimeoutType::kNone:
+              return true;  // The handler asserts.
+          }
+          return true;
+        } else if constexpr (std::is_same_v<Kind, ActivityRetryTimer>) {
+          auto it = state.activities.find(kind.scheduled_event_id);
+          return it != state.activities.end() && it->second.attempt == kind.attempt && it->second.retry_backoff;
+        } else if constexpr (std::is_same_v<Kind, WorkflowTaskTimeoutTimer>) {
+          const WorkflowTaskInfo& task = state.workflow_task;
+          if (task.scheduled_event_id != kind.scheduled_event_id || task.attempt != kind.attempt) return false;
+          return kind.timeout_type == TimeoutType::kScheduleToStart ? task.started_event_id == 0
+                                                                    : task.started_event_id != 0;
+        } else if constexpr (std::is_same_v<Kind, WorkflowTaskBackoffTimer>) {
+          return state.workflow_task_backoff;
+        } else if constexpr (std::is_same_v<Kind, WorkflowTimeoutTimer>) {
+          return kind.execution || state.workflow_run_timeout != sim::Duration{0};
+        } else {
+          static_assert(std::is_same_v<Kind, RedispatchTimer>);
+          if (kind.activity) {
+            auto it = state.activities.find(kind.scheduled_event_id);
+            return it != state.activities.end() && it->second.attempt == kind.attempt && !it->second.started() &&
+                   !it->second.retry_backoff;
+          }
+          const WorkflowTaskInfo& task = state.workflow_task;
+          return task.scheduled_event_id == kind.scheduled_event_id && task.attempt == kind.attempt &&
+                 task.started_event_id == 0;
+        }
+      },
+      timer);
+}
+
 void ExecutionMutator::fire_user_timer(const UserTimerTimer& timer) {
-  if (!state_.running()) return;
+  if (!timer_may_act(state_, timer)) return;
   auto it = state_.timers.find(timer.timer_id);
-  if (it == state_.timers.end() || it->second.started_event_id != timer.started_event_id) return;
   state_.timers.erase(it);
   add_external_event(TimerFired{timer.timer_id, timer.started_event_id});
   check_history_size();
 }
 
 void ExecutionMutator::activity_timeout(const ActivityTimeoutTimer& timer) {
-  if (!state_.running()) return;
+  if (!timer_may_act(state_, timer)) return;
   auto it = state_.activities.find(timer.scheduled_event_id);
-  if (it == state_.activities.end()) return;
   ActivityInfo& activity = it->second;
   Failure failure{kTimeoutFailureType, std::string("activity ") + timeout_type_name(timer.timeout_type) + " timeout",
                   activity.heartbeat_details, false, timer.timeout_type, "server"};
@@ -1044,12 +1093,10 @@ void ExecutionMutator::activity_timeout(const ActivityTimeoutTimer& timer) {
       close_activity_failed(activity, failure, true, RetryState::kTimeout);
       return;
     case TimeoutType::kScheduleToStart:
-      if (activity.attempt != timer.attempt || activity.started() || activity.retry_backoff) return;
       // Not retried: no worker polls that queue (Temporal's rule).
       close_activity_failed(activity, failure, true, RetryState::kTimeout);
       return;
     case TimeoutType::kHeartbeat:
-      if (activity.attempt != timer.attempt || !activity.started()) return;
       if (activity.last_heartbeat_time + activity.heartbeat_timeout > now_) {
         // It heartbeat since this timer was set: look again later.
         add_timer(activity.last_heartbeat_time + activity.heartbeat_timeout,
@@ -1058,7 +1105,6 @@ void ExecutionMutator::activity_timeout(const ActivityTimeoutTimer& timer) {
       }
       break;
     case TimeoutType::kStartToClose:
-      if (activity.attempt != timer.attempt || !activity.started()) return;
       break;
     case TimeoutType::kNone:
       DURO_ASSERT_MSG(false, "activity timeout of no type");
@@ -1073,20 +1119,14 @@ void ExecutionMutator::activity_timeout(const ActivityTimeoutTimer& timer) {
 }
 
 void ExecutionMutator::activity_retry(const ActivityRetryTimer& timer) {
-  if (!state_.running()) return;
-  auto it = state_.activities.find(timer.scheduled_event_id);
-  if (it == state_.activities.end()) return;
-  ActivityInfo& activity = it->second;
-  if (activity.attempt != timer.attempt || !activity.retry_backoff) return;
-  dispatch_activity(activity);
+  if (!timer_may_act(state_, timer)) return;
+  dispatch_activity(state_.activities.find(timer.scheduled_event_id)->second);
 }
 
 void ExecutionMutator::workflow_task_timeout(const WorkflowTaskTimeoutTimer& timer) {
-  if (!state_.running()) return;
+  if (!timer_may_act(state_, timer)) return;
   const WorkflowTaskInfo task = state_.workflow_task;
-  if (task.scheduled_event_id != timer.scheduled_event_id || task.attempt != timer.attempt) return;
   if (timer.timeout_type == TimeoutType::kScheduleToStart) {
-    if (task.started_event_id != 0) return;
     add_event(WorkflowTaskTimedOut{task.scheduled_event_id, 0, TimeoutType::kScheduleToStart});
     state_.workflow_task = WorkflowTaskInfo{};
     state_.sticky_task_queue = TaskQueue{};  // The sticky worker is gone.
@@ -1094,7 +1134,6 @@ void ExecutionMutator::workflow_task_timeout(const WorkflowTaskTimeoutTimer& tim
     check_history_size();
     return;
   }
-  if (task.started_event_id == 0) return;
   add_event(WorkflowTaskTimedOut{task.scheduled_event_id, task.started_event_id, TimeoutType::kStartToClose});
   state_.workflow_task = WorkflowTaskInfo{};
   state_.sticky_task_queue = TaskQueue{};
@@ -1105,14 +1144,13 @@ void ExecutionMutator::workflow_task_timeout(const WorkflowTaskTimeoutTimer& tim
 }
 
 void ExecutionMutator::workflow_task_backoff() {
-  if (!state_.running() || !state_.workflow_task_backoff) return;
+  if (!timer_may_act(state_, WorkflowTaskBackoffTimer{})) return;
   state_.workflow_task_backoff = false;
   schedule_workflow_task();
 }
 
 void ExecutionMutator::workflow_timeout(const WorkflowTimeoutTimer& timer, sim::Random& run_ids) {
-  if (!state_.running()) return;
-  if (!timer.execution && state_.workflow_run_timeout == sim::Duration{0}) return;
+  if (!timer_may_act(state_, timer)) return;
   flush_buffered_events();
   WorkflowExecutionTimedOut timed_out{RetryState::kTimeout, {}};
   std::optional<sim::Duration> backoff;
@@ -1138,24 +1176,17 @@ void ExecutionMutator::workflow_timeout(const WorkflowTimeoutTimer& timer, sim::
 }
 
 bool ExecutionMutator::redispatch(const RedispatchTimer& timer) {
-  if (!state_.running()) return false;
+  if (!timer_may_act(state_, timer)) return false;
   const sim::Duration next = std::min(limits_.redispatch_initial * (std::int64_t{1} << std::min(timer.round, 16)),
                                       limits_.redispatch_max);
   if (timer.activity) {
-    auto it = state_.activities.find(timer.scheduled_event_id);
-    if (it == state_.activities.end()) return false;
-    const ActivityInfo& activity = it->second;
-    if (activity.attempt != timer.attempt || activity.started() || activity.retry_backoff) return false;
+    const ActivityInfo& activity = state_.activities.find(timer.scheduled_event_id)->second;
     mutation_.transfer.push_back(TransferTaskInfo{
         state_.execution, ActivityTaskTransfer{activity.scheduled_event_id, activity.attempt, activity.task_queue}});
     add_timer(now_ + next, RedispatchTimer{true, timer.scheduled_event_id, timer.attempt, timer.round + 1});
     return true;
   }
   const WorkflowTaskInfo& task = state_.workflow_task;
-  if (task.scheduled_event_id != timer.scheduled_event_id || task.attempt != timer.attempt ||
-      task.started_event_id != 0) {
-    return false;
-  }
   mutation_.transfer.push_back(TransferTaskInfo{
       state_.execution, WorkflowTaskTransfer{task.scheduled_event_id, task.attempt, task.task_queue}});
   add_timer(now_ + next, RedispatchTimer{false, timer.scheduled_event_id, timer.attempt, timer.round + 1});

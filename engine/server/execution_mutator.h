@@ -151,6 +151,11 @@ class ExecutionMutator {
   sim::Result<void> cancel_activity(const TaskToken& token, const Payload& details, const std::string& identity);
 
   // --- Timers (stale ones change nothing and return ok) --------------------------------
+  // False when a timer would change nothing in `state`: what it timed has
+  // moved on (completed, started, retried, closed). Each handler below
+  // starts with this check, so the shard may make it first, on the run as
+  // cached, and skip a stale timer without copying the run.
+  static bool timer_may_act(const MutableState& state, const TimerKind& timer);
   void fire_user_timer(const UserTimerTimer& timer);
   void activity_timeout(const ActivityTimeoutTimer& timer);
   void activity_retry(const ActivityRetryTimer& timer);

@@ -118,8 +118,13 @@ void Shard::catch_up_clock(sim::TimePoint run_time) {
 sim::TimePoint Shard::deadline_after(sim::Duration duration) const { return context_.env->sim().deadline_after(duration); }
 
 std::string Shard::next_request_id() {
-  return context_.node_name + "/" + std::to_string(context_.env->incarnation()) + "/shard-" +
-         std::to_string(shard_id_) + "/" + std::to_string(range_id_) + "/" + std::to_string(++request_seq_);
+  // The prefix never changes for this owner (node, incarnation, shard,
+  // range id): built once.
+  if (request_id_prefix_.empty()) {
+    request_id_prefix_ = context_.node_name + "/" + std::to_string(context_.env->incarnation()) + "/shard-" +
+                         std::to_string(shard_id_) + "/" + std::to_string(range_id_) + "/";
+  }
+  return request_id_prefix_ + std::to_string(++request_seq_);
 }
 
 std::int64_t Shard::next_task_id() {
@@ -190,21 +195,29 @@ void Shard::unlock(const std::string& workflow_id) {
 }
 
 Shard::SnapshotPtr Shard::remember(store::ExecutionKey key, Snapshot snapshot, store::HistoryBatch* appended) {
-  if (!cache_.contains(key) && cache_.size() >= context_.options->cached_runs_max) {
-    // Drop a closed run first, else the first in key order: deterministic.
-    // Closed runs are kept apart so the choice costs a lookup, not a scan
-    // of a cache full of open runs.
-    auto victim = closed_cached_.empty() ? cache_.begin() : cache_.find(*closed_cached_.begin());
-    DURO_ASSERT(victim != cache_.end());
-    closed_cached_.erase(victim->first);
-    cache_.erase(victim);
+  auto entry = cache_.find(key);
+  if (entry == cache_.end()) {
+    if (cache_.size() >= context_.options->cached_runs_max) {
+      // Drop a closed run first, else the first in key order: deterministic.
+      // Closed runs are kept apart so the choice costs a lookup, not a scan
+      // of a cache full of open runs.
+      auto victim = closed_cached_.empty() ? cache_.begin() : cache_.find(*closed_cached_.begin());
+      DURO_ASSERT(victim != cache_.end());
+      if (victim->second.closed) closed_cached_.erase(victim->first);
+      cache_.erase(victim);
+    }
+    entry = cache_.emplace(std::move(key), CachedRun{}).first;
   }
-  if (snapshot.state.running()) {
-    closed_cached_.erase(key);
-  } else {
-    closed_cached_.insert(key);
+  CachedRun& cached = entry->second;
+  // Only a run that opens or closes here moves in or out of the closed set.
+  if (const bool closed = !snapshot.state.running(); closed != cached.closed) {
+    if (closed) {
+      closed_cached_.insert(entry->first);
+    } else {
+      closed_cached_.erase(entry->first);
+    }
+    cached.closed = closed;
   }
-  CachedRun& cached = cache_[std::move(key)];
   std::vector<store::HistoryBatch>& recent = cached.recent;
   // A write without events (an activity's start) keeps the batches; one
   // that does not continue them starts them again.
@@ -234,8 +247,10 @@ Shard::SnapshotPtr Shard::remember(store::ExecutionKey key, Snapshot snapshot, s
 
 void Shard::forget(const WorkflowExecution& execution) {
   if (!execution.run_id.empty()) {
-    closed_cached_.erase(key_of(execution));
-    cache_.erase(key_of(execution));
+    if (auto cached = cache_.find(execution); cached != cache_.end()) {
+      if (cached->second.closed) closed_cached_.erase(cached->first);
+      cache_.erase(cached);
+    }
   }
   current_runs_.erase(execution.workflow_id);
 }
@@ -252,15 +267,19 @@ sim::Result<std::string> Shard::resolve_run(const std::string& workflow_id) {
 
 sim::Result<Shard::SnapshotPtr> Shard::load_locked(const WorkflowExecution& execution, bool* from_cache) {
   if (!active_) return not_owned(shard_id_);
-  WorkflowExecution resolved = execution;
   if (from_cache != nullptr) *from_cache = true;
+  if (!execution.run_id.empty()) {
+    // The common case: a task's run, looked up as it is.
+    if (auto it = cache_.find(execution); it != cache_.end()) return it->second.snapshot;
+  }
+  WorkflowExecution resolved = execution;
   if (resolved.run_id.empty()) {
     if (from_cache != nullptr && !current_runs_.contains(execution.workflow_id)) *from_cache = false;
     sim::Result<std::string> run = resolve_run(execution.workflow_id);
     if (!run.ok()) return run.error();
     resolved.run_id = run.value();
+    if (auto it = cache_.find(resolved); it != cache_.end()) return it->second.snapshot;
   }
-  if (auto it = cache_.find(key_of(resolved)); it != cache_.end()) return it->second.snapshot;
   if (from_cache != nullptr) *from_cache = false;
   stats_.cache_misses++;
   sim::Result<store::GetExecutionReply> reply = context_.router->store<store::GetExecutionReply>(
@@ -473,6 +492,16 @@ sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStar
   sim::Result<sim::Mutex*> locked = lock(request.workflow_id);
   if (!locked.ok()) return locked.error();
   Locked guard{this, request.workflow_id};
+  // An id this owner has no run of is most likely new: create the run on
+  // the condition that the id has no current record at all (Temporal's
+  // brand-new mode), and read the record only if it turns out to have one.
+  // A new workflow costs one store call, not two.
+  if (!current_runs_.contains(request.workflow_id)) {
+    sim::Result<StartWorkflowExecutionReply> created = create_run(start, std::nullopt);
+    if (created.ok()) stats_.brand_new_starts++;
+    if (created.ok() || created.error().code != ErrorCode::kAlreadyExists) return created;
+    stats_.start_conflicts++;
+  }
   sim::Result<store::GetCurrentReply> current = context_.router->store<store::GetCurrentReply>(
       store::kGetCurrentMethod, store::GetCurrentRequest{request.workflow_id});
   if (!current.ok()) return Error{ErrorCode::kUnavailable, "store: " + sim::to_string(current.error())};
@@ -525,6 +554,20 @@ sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStar
                                                     " ran before and the reuse policy rejects duplicates"};
     }
   }
+  sim::Result<StartWorkflowExecutionReply> created = create_run(start, replaces);
+  if (!created.ok() && created.error().code == ErrorCode::kAlreadyExists) {
+    // Someone changed the current run since we read it: the caller retries.
+    current_runs_.erase(request.workflow_id);
+    return Error{ErrorCode::kUnavailable, "workflow " + request.workflow_id + " changed during the start; retry"};
+  }
+  return created;
+}
+
+sim::Result<StartWorkflowExecutionReply> Shard::create_run(const HistoryStartRequest& start,
+                                                           const std::optional<std::string>& replaces) {
+  const StartWorkflowExecutionRequest& request = start.request;
+  // The caller may have waited (for the workflow's lock, for the store).
+  if (!active_) return not_owned(shard_id_);
   StartArgs args;
   args.execution = WorkflowExecution{request.workflow_id, {}};
   // From this incarnation's random stream: unique, and reproducible.
@@ -551,19 +594,12 @@ sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStar
   mutation.transfer = std::move(run.value().transfer);
   mutation.timers = std::move(run.value().timers);
   sim::Result<void> written = write(args.execution, WriteBase{}, after, mutation, true, replaces);
-  if (!written.ok()) {
-    if (written.error().code == ErrorCode::kAlreadyExists) {
-      // Someone changed the current run since we read it: the caller retries.
-      current_runs_.erase(request.workflow_id);
-      return Error{ErrorCode::kUnavailable, "workflow " + request.workflow_id + " changed during the start; retry"};
-    }
-    return written.error();
-  }
+  if (!written.ok()) return written.error();
   return StartWorkflowExecutionReply{args.execution.run_id, true};
 }
 
 void Shard::notify_closed(const WorkflowExecution& execution) {
-  auto it = close_waiters_.find(key_of(execution));
+  auto it = close_waiters_.find(execution);
   if (it == close_waiters_.end()) return;
   for (const sim::Waiter& waiter : it->second) context_.env->sim().notify(waiter);
   close_waiters_.erase(it);
@@ -582,7 +618,7 @@ sim::Result<Shard::SnapshotPtr> Shard::wait_closed(const WorkflowExecution& exec
     const sim::WakeReason reason = sim.suspend(waiter, "workflow result", deadline);
     if (!active_) return not_owned(shard_id_);
     if (reason == sim::WakeReason::kTimeout) {
-      auto it = close_waiters_.find(key_of(snapshot.value()->state.execution));
+      auto it = close_waiters_.find(snapshot.value()->state.execution);
       if (it != close_waiters_.end()) {
         std::erase_if(it->second, [&](const sim::Waiter& w) { return w.slot == waiter.slot && w.token == waiter.token; });
         if (it->second.empty()) close_waiters_.erase(it);
@@ -620,7 +656,7 @@ sim::Result<Shard::HistoryPage> Shard::read_written_history(const WorkflowExecut
                                                            std::uint32_t max_events) {
   DURO_ASSERT(max_events > 0);
   if (!active_ || execution.run_id.empty()) return read_history(execution, from_event_id, max_events);
-  const auto cached = cache_.find(key_of(execution));
+  const auto cached = cache_.find(execution);
   if (cached == cache_.end() || cached->second.recent.empty() ||
       cached->second.recent.front().first_event_id > from_event_id) {
     return read_history(execution, from_event_id, max_events);

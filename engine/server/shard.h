@@ -28,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -58,6 +59,9 @@ struct ShardStats {
   std::uint64_t history_reads_from_store = 0;
   std::uint64_t history_reads_from_writes = 0;  // Served from the batches this owner wrote last.
   std::uint64_t stale_rechecks = 0;  // Refusals decided again on a fresh read.
+  std::uint64_t stale_timers = 0;  // Timers whose run had moved on: no update.
+  std::uint64_t brand_new_starts = 0;  // Starts that created a run without reading the current record.
+  std::uint64_t start_conflicts = 0;   // ... tried, and found a current record after all.
 };
 
 class Shard : public std::enable_shared_from_this<Shard> {
@@ -146,6 +150,11 @@ class Shard : public std::enable_shared_from_this<Shard> {
  private:
   struct Locked;
   sim::Result<std::string> resolve_run(const std::string& workflow_id);
+  // Creates the run `start` asks for, on the condition that the workflow's
+  // current record is `replaces` (nullopt: there is none). kAlreadyExists:
+  // the condition failed.
+  sim::Result<StartWorkflowExecutionReply> create_run(const HistoryStartRequest& start,
+                                                      const std::optional<std::string>& replaces);
   // `from_cache`, if given, says whether the state came from the cache (it
   // may be stale if this node lost the shard) or was just read.
   sim::Result<SnapshotPtr> load_locked(const WorkflowExecution& execution, bool* from_cache = nullptr);
@@ -213,20 +222,32 @@ class Shard : public std::enable_shared_from_this<Shard> {
   // closed run, or one read from the store).
   struct CachedRun {
     SnapshotPtr snapshot;  // Never null.
+    bool closed = false;   // Its key is in closed_cached_.
     std::vector<store::HistoryBatch> recent;
   };
-  std::map<store::ExecutionKey, CachedRun> cache_;
-  std::set<store::ExecutionKey> closed_cached_;  // The keys of cache_'s closed runs.
+  // Runs in ExecutionKey's order, looked up by a WorkflowExecution as well
+  // (no key to build for a lookup).
+  struct RunOrder {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      const int workflow = a.workflow_id.compare(b.workflow_id);
+      return workflow != 0 ? workflow < 0 : a.run_id < b.run_id;
+    }
+  };
+  std::map<store::ExecutionKey, CachedRun, RunOrder> cache_;
+  std::set<store::ExecutionKey, RunOrder> closed_cached_;  // The keys of cache_'s closed runs.
   std::map<std::string, std::string> current_runs_;  // Workflow id -> current run id, as this owner wrote it.
   struct LockEntry {
     std::unique_ptr<sim::Mutex> mutex;
     std::size_t users = 0;
   };
   std::map<std::string, LockEntry> locks_;
-  std::map<store::ExecutionKey, std::vector<sim::Waiter>> close_waiters_;
+  std::map<store::ExecutionKey, std::vector<sim::Waiter>, RunOrder> close_waiters_;
 
   std::int64_t task_id_next_;
   std::uint64_t request_seq_ = 0;
+  std::string request_id_prefix_;  // Of next_request_id(), once built.
 
   std::map<std::int64_t, TransferTaskInfo> transfer_pending_;
   std::set<std::int64_t> transfer_running_;

@@ -26,12 +26,12 @@ using testing::RawWorkerOptions;
 using testing::TestClient;
 
 struct Cluster {
-  explicit Cluster(std::uint64_t seed) : world({.seed = seed}) {
+  explicit Cluster(std::uint64_t seed, int server_count = 3) : world({.seed = seed}) {
     store = world.add_node("store", [](sim::Env& env) { return store::boot_store(env); });
     ServerOptions options;
     options.store_address = world.env(store).address();
     options.shard_count = 8;
-    for (int i = 1; i <= 3; i++) {
+    for (int i = 1; i <= server_count; i++) {
       servers.push_back(world.add_node("server-" + std::to_string(i), server_boot(options)));
       addresses.push_back(world.env(servers.back()).address());
     }
@@ -99,6 +99,92 @@ TEST(EngineEndToEnd, ThreeActivityWorkflowsCompleteWithWellFormedHistories) {
   cluster.world.run_for(std::chrono::minutes{30});
   for (const std::string& problem : problems) ADD_FAILURE() << problem;
   EXPECT_EQ(completed, kWorkflows);
+}
+
+// Starting a workflow id the shard's owner has no run of creates the run
+// on the condition that the id has no current record (one store call, not
+// a read and then a write). When the id has one after all (here: the
+// owner restarted and forgot), the start falls back to reading it, and
+// Temporal's rules hold either way: a running id refuses a second start, a
+// retried start gets its own run back, and a closed id follows the reuse
+// policy.
+TEST(EngineEndToEnd, ANewIdStartsInOneStoreCallAndAKnownIdKeepsTheStartRules) {
+  Cluster cluster(9, /*server_count=*/1);  // One server: it owns every shard.
+  const sim::NodeId server = cluster.servers.front();
+  auto shard_stats = [&] {
+    ShardStats total;
+    auto* node = dynamic_cast<ServerNode*>(cluster.world.sim().process(server));
+    if (node == nullptr) return total;
+    for (std::uint32_t shard = 0; shard < 8; shard++) {
+      if (auto owned = node->shards().shard(shard)) {
+        total.brand_new_starts += owned->stats().brand_new_starts;
+        total.start_conflicts += owned->stats().start_conflicts;
+      }
+    }
+    return total;
+  };
+  std::vector<std::string> problems;
+  bool done = false;
+  ShardStats before_restart;
+  ShardStats after_restart;
+  sim::Env& env = cluster.world.env(cluster.client);
+  env.spawn("client", [&] {
+    TestClient client(env, cluster.addresses, 7500);
+    env.sleep_for(5s);  // The server takes every shard.
+    auto start = [&](const std::string& request_id, WorkflowIdReusePolicy policy) {
+      StartWorkflowExecutionRequest request;
+      request.request_id = request_id;
+      request.workflow_id = "once";
+      request.workflow_type = "three_steps";
+      request.task_queue = TaskQueue{"default", TaskQueueKind::kNormal};
+      request.workflow_id_reuse_policy = policy;
+      return client.start(request, env.sim().deadline_after(60s));
+    };
+    sim::Result<StartWorkflowExecutionReply> first = start("r1", WorkflowIdReusePolicy::kAllowDuplicate);
+    if (!first.ok()) {
+      problems.push_back("first start: " + sim::to_string(first.error()));
+      return;
+    }
+    before_restart = shard_stats();
+    // The owner restarts and forgets every run it knew.
+    cluster.world.sim().crash(server);
+    cluster.world.sim().restart(server);
+    env.sleep_for(5s);
+    sim::Result<StartWorkflowExecutionReply> second = start("r2", WorkflowIdReusePolicy::kAllowDuplicate);
+    if (second.ok() || second.error().code != sim::ErrorCode::kAlreadyExists) {
+      problems.push_back("a second start of a running id: " +
+                         (second.ok() ? "started " + second.value().run_id : sim::to_string(second.error())));
+    }
+    after_restart = shard_stats();
+    sim::Result<StartWorkflowExecutionReply> retried = start("r1", WorkflowIdReusePolicy::kAllowDuplicate);
+    if (!retried.ok() || retried.value().run_id != first.value().run_id) {
+      problems.push_back("a retried start did not get its run back");
+    }
+    sim::Result<GetWorkflowExecutionResultReply> result =
+        client.wait_result({"once", first.value().run_id}, env.sim().deadline_after(120s));
+    if (!result.ok() || result.value().status != WorkflowStatus::kCompleted) {
+      problems.push_back("the run did not complete: " + (result.ok() ? std::string(workflow_status_name(result.value().status))
+                                                                     : sim::to_string(result.error())));
+    }
+    sim::Result<StartWorkflowExecutionReply> rejected = start("r3", WorkflowIdReusePolicy::kRejectDuplicate);
+    if (rejected.ok() || rejected.error().code != sim::ErrorCode::kAlreadyExists) {
+      problems.push_back("kRejectDuplicate started a closed id again");
+    }
+    sim::Result<StartWorkflowExecutionReply> again = start("r4", WorkflowIdReusePolicy::kAllowDuplicate);
+    if (!again.ok() || again.value().run_id == first.value().run_id) {
+      problems.push_back("kAllowDuplicate did not start a new run of a closed id");
+    }
+    done = true;
+  });
+  cluster.world.run_for(std::chrono::minutes{10});
+  for (const std::string& problem : problems) ADD_FAILURE() << problem;
+  EXPECT_TRUE(done);
+  // The first start read no current record; after the restart, the owner
+  // tried the same, found the running record, and fell back.
+  EXPECT_EQ(before_restart.brand_new_starts, 1U);
+  EXPECT_EQ(before_restart.start_conflicts, 0U);
+  EXPECT_EQ(after_restart.brand_new_starts, 0U);
+  EXPECT_EQ(after_restart.start_conflicts, 1U);
 }
 
 }  // namespace

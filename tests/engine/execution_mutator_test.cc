@@ -94,6 +94,8 @@ class TestRun {
   }
 
   MutableState& state() { return state_; }
+  const std::vector<TimerTaskInfo>& timers() const { return timers_; }
+  const ServerLimits& limits() const { return limits_; }
   const Mutation& last() const { return last_; }
   void advance(sim::Duration by) { now_ += by; }
   sim::TimePoint now() const { return now_; }
@@ -317,6 +319,88 @@ TEST(ExecutionMutator, ATaskThatClosesTheRunStartsNoEagerActivity) {
   EXPECT_FALSE(run.state().running());
   EXPECT_TRUE(run.state().activities.empty());
   run.expect_valid();
+}
+
+// Fires `timer` at `state` through a mutator, as a shard's timer task does.
+Mutation fire(MutableState state, const TimerTaskInfo& timer, sim::TimePoint now, const ServerLimits& limits) {
+  sim::Random run_ids(3);
+  ExecutionMutator mutator(state, now, limits);
+  std::visit(
+      [&](const auto& kind) {
+        using Kind = std::decay_t<decltype(kind)>;
+        if constexpr (std::is_same_v<Kind, UserTimerTimer>) {
+          mutator.fire_user_timer(kind);
+        } else if constexpr (std::is_same_v<Kind, ActivityTimeoutTimer>) {
+          mutator.activity_timeout(kind);
+        } else if constexpr (std::is_same_v<Kind, ActivityRetryTimer>) {
+          mutator.activity_retry(kind);
+        } else if constexpr (std::is_same_v<Kind, WorkflowTaskTimeoutTimer>) {
+          mutator.workflow_task_timeout(kind);
+        } else if constexpr (std::is_same_v<Kind, WorkflowTaskBackoffTimer>) {
+          mutator.workflow_task_backoff();
+        } else if constexpr (std::is_same_v<Kind, WorkflowTimeoutTimer>) {
+          mutator.workflow_timeout(kind, run_ids);
+        } else {
+          (void)mutator.redispatch(kind);
+        }
+      },
+      timer.kind);
+  return mutator.take_mutation();
+}
+
+// Every timer the run ever wrote, judged by timer_may_act against the run
+// as it is now, and then fired at a copy of it: the judgement says exactly
+// whether firing would change anything. (A shard skips the timers it
+// judges stale without an update.)
+void expect_timers_judged_as_they_act(TestRun& run, const std::string& when) {
+  ASSERT_GT(run.timers().size(), 0U) << when;
+  for (const TimerTaskInfo& timer : run.timers()) {
+    const bool may_act = ExecutionMutator::timer_may_act(run.state(), timer.kind);
+    const Mutation fired = fire(run.state(), timer, run.now(), run.limits());
+    EXPECT_EQ(may_act, !fired.empty()) << when << ": timer kind " << timer.kind.index();
+  }
+}
+
+TEST(ExecutionMutator, ATimerJudgedStaleOnTheRunChangesNothingAndOneJudgedLiveActs) {
+  TestRun run;
+  expect_timers_judged_as_they_act(run, "started");
+  run.start_workflow_task();
+  expect_timers_judged_as_they_act(run, "workflow task started");
+  RetryPolicy retry;
+  retry.maximum_attempts = 3;
+  ScheduleActivityTask beating = activity("b");
+  beating.heartbeat_timeout = 5s;
+  ASSERT_TRUE(run.complete({activity("a", retry), beating, StartTimer{"t1", 1h}, StartTimer{"t2", 2h}}).ok());
+  expect_timers_judged_as_they_act(run, "activities and timers scheduled");
+  const EventId a = run.state().activity_by_id("a")->scheduled_event_id;
+  const EventId b = run.state().activity_by_id("b")->scheduled_event_id;
+  (void)run.start_activity(a);
+  (void)run.start_activity(b);
+  expect_timers_judged_as_they_act(run, "activities started");
+  run.advance(30s);
+  // Attempt 1 of `a` times out and backs off; `b` missed its heartbeat.
+  for (const TimerTaskInfo& timer : std::vector<TimerTaskInfo>(run.timers())) {
+    if (const auto* timeout = std::get_if<ActivityTimeoutTimer>(&timer.kind);
+        timeout != nullptr && timeout->scheduled_event_id == a && timeout->timeout_type == TimeoutType::kStartToClose) {
+      run.apply([&](ExecutionMutator& m) {
+        m.activity_timeout(*timeout);
+        return 0;
+      });
+    }
+  }
+  ASSERT_TRUE(run.state().activities.at(a).retry_backoff);
+  expect_timers_judged_as_they_act(run, "activity a backing off");
+  run.advance(1h);
+  expect_timers_judged_as_they_act(run, "an hour on");
+  const UserTimerTimer t1{"t1", run.state().timers.at("t1").started_event_id};
+  run.apply([&](ExecutionMutator& m) {
+    m.fire_user_timer(t1);
+    return 0;
+  });
+  expect_timers_judged_as_they_act(run, "timer t1 fired");
+  run.start_workflow_task();
+  ASSERT_TRUE(run.complete({CancelTimer{"t2"}}).ok());
+  expect_timers_judged_as_they_act(run, "timer t2 cancelled");
 }
 
 TEST(ExecutionMutator, AStartToCloseTimeoutRetriesThenTimesOut) {
