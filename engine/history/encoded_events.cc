@@ -26,7 +26,10 @@ void EncodedEventsWriter::append_batch(std::string_view batch, std::uint64_t eve
 
 void EncodedEventsWriter::append(const HistoryEvent& event) {
   sim::Encoder encoder(body_);
+  // As an element of the vector the bytes decode as (encode_events_append).
+  encoder.enter_nested();
   encoder.write(event);
+  encoder.leave_nested();
   count_++;
 }
 

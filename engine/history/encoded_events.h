@@ -14,6 +14,7 @@
 //   sim::Result<std::vector<HistoryEvent>> decoded = decode_events(events);
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -52,6 +53,8 @@ class EncodedEventsWriter {
   void append(const HistoryEvent& event);
 
   std::uint64_t count() const noexcept { return count_; }
+  // The bytes of the events so far (the count comes on top at finish()).
+  std::size_t bytes() const noexcept { return body_.size(); }
   EncodedEvents finish() &&;
 
  private:

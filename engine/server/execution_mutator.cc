@@ -1073,6 +1073,30 @@ bool ExecutionMutator::timer_may_act(const MutableState& state, const TimerKind&
       timer);
 }
 
+void ExecutionMutator::fire_timer(const TimerKind& timer, sim::Random& run_ids) {
+  std::visit(
+      [&](const auto& kind) {
+        using Kind = std::decay_t<decltype(kind)>;
+        if constexpr (std::is_same_v<Kind, UserTimerTimer>) {
+          fire_user_timer(kind);
+        } else if constexpr (std::is_same_v<Kind, ActivityTimeoutTimer>) {
+          activity_timeout(kind);
+        } else if constexpr (std::is_same_v<Kind, ActivityRetryTimer>) {
+          activity_retry(kind);
+        } else if constexpr (std::is_same_v<Kind, WorkflowTaskTimeoutTimer>) {
+          workflow_task_timeout(kind);
+        } else if constexpr (std::is_same_v<Kind, WorkflowTaskBackoffTimer>) {
+          workflow_task_backoff();
+        } else if constexpr (std::is_same_v<Kind, WorkflowTimeoutTimer>) {
+          workflow_timeout(kind, run_ids);
+        } else {
+          static_assert(std::is_same_v<Kind, RedispatchTimer>);
+          (void)redispatch(kind);
+        }
+      },
+      timer);
+}
+
 void ExecutionMutator::fire_user_timer(const UserTimerTimer& timer) {
   if (!timer_may_act(state_, timer)) return;
   auto it = state_.timers.find(timer.timer_id);

@@ -156,6 +156,8 @@ class ExecutionMutator {
   // starts with this check, so the shard may make it first, on the run as
   // cached, and skip a stale timer without copying the run.
   static bool timer_may_act(const MutableState& state, const TimerKind& timer);
+  // The handler below for the timer's kind.
+  void fire_timer(const TimerKind& timer, sim::Random& run_ids);
   void fire_user_timer(const UserTimerTimer& timer);
   void activity_timeout(const ActivityTimeoutTimer& timer);
   void activity_retry(const ActivityRetryTimer& timer);

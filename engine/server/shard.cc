@@ -38,15 +38,22 @@ constexpr std::size_t kRecentBytesMax = 16 * 1024;
 
 // Appends the events of `batches` (whole, contiguous, in order) from
 // `from_event_id` on to `out`, until it holds `max_events`.
+// A page of history stops growing past this many bytes (it may pass it by
+// one batch, which a store write bounds): far below what a message may
+// carry, however large the events' payloads.
+constexpr std::size_t kHistoryPageBytesMax = std::size_t{4} << 20;
+
 // Appends the events of `batches` from `from_event_id` on, while `out`
-// holds fewer than `max_events`; returns the id after the last appended
-// (`from_event_id` if none). Whole batches are copied as bytes; only one
-// that starts before `from_event_id` or does not fit is decoded.
+// holds fewer than `max_events` and kHistoryPageBytesMax; returns the id
+// after the last appended (`from_event_id` if none). Whole batches are
+// copied as bytes; only one that starts before `from_event_id` or does not
+// fit is decoded.
 EventId collect_events(std::span<const store::HistoryBatch> batches, EventId from_event_id, std::uint32_t max_events,
                        EncodedEventsWriter& out) {
   EventId next = from_event_id;
+  const auto full = [&] { return out.count() >= max_events || out.bytes() >= kHistoryPageBytesMax; };
   for (const store::HistoryBatch& batch : batches) {
-    if (out.count() >= max_events) break;
+    if (full()) break;
     const EventId end = batch.first_event_id + batch.event_count;
     if (end <= from_event_id) continue;
     DURO_ASSERT(batch.event_count > 0);
@@ -61,10 +68,10 @@ EventId collect_events(std::span<const store::HistoryBatch> batches, EventId fro
     // bytes that do not decode are a bug in this code, not a disk fault.
     DURO_ASSERT_MSG(events.ok(), "a stored history batch does not decode");
     for (const HistoryEvent& event : events.value()) {
-      if (event.event_id >= from_event_id && out.count() < max_events) {
-        out.append(event);
-        next = event.event_id + 1;
-      }
+      if (event.event_id < from_event_id) continue;
+      if (full()) break;
+      out.append(event);
+      next = event.event_id + 1;
     }
   }
   return next;
@@ -509,6 +516,9 @@ sim::Result<StartWorkflowExecutionReply> Shard::start_workflow(const HistoryStar
   std::optional<std::string> replaces;
   if (current.value().found) {
     const store::CurrentRecord& record = current.value().record;
+    // Known from here on: the next start of this id reads the record
+    // first, without trying it as new.
+    current_runs_[request.workflow_id] = record.run_id;
     replaces = record.run_id;
     if (record.start_request_id == request.request_id) return StartWorkflowExecutionReply{record.run_id, true};
     if (record.running) {

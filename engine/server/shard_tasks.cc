@@ -405,27 +405,7 @@ sim::Result<void> Shard::execute_timer(const TimerTaskInfo& task) {
   }
   sim::Random& random = context_.env->random();
   sim::Result<void> result = update(task.execution, [&](ExecutionMutator& mutator) {
-    std::visit(
-        [&](const auto& kind) {
-          using Kind = std::decay_t<decltype(kind)>;
-          if constexpr (std::is_same_v<Kind, UserTimerTimer>) {
-            mutator.fire_user_timer(kind);
-          } else if constexpr (std::is_same_v<Kind, ActivityTimeoutTimer>) {
-            mutator.activity_timeout(kind);
-          } else if constexpr (std::is_same_v<Kind, ActivityRetryTimer>) {
-            mutator.activity_retry(kind);
-          } else if constexpr (std::is_same_v<Kind, WorkflowTaskTimeoutTimer>) {
-            mutator.workflow_task_timeout(kind);
-          } else if constexpr (std::is_same_v<Kind, WorkflowTaskBackoffTimer>) {
-            mutator.workflow_task_backoff();
-          } else if constexpr (std::is_same_v<Kind, WorkflowTimeoutTimer>) {
-            mutator.workflow_timeout(kind, random);
-          } else {
-            static_assert(std::is_same_v<Kind, RedispatchTimer>);
-            mutator.redispatch(kind);
-          }
-        },
-        task.kind);
+    mutator.fire_timer(task.kind, random);
     return sim::Result<void>{};
   });
   // A run that is gone (deleted) has nothing left to time out.

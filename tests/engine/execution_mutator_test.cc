@@ -325,26 +325,7 @@ TEST(ExecutionMutator, ATaskThatClosesTheRunStartsNoEagerActivity) {
 Mutation fire(MutableState state, const TimerTaskInfo& timer, sim::TimePoint now, const ServerLimits& limits) {
   sim::Random run_ids(3);
   ExecutionMutator mutator(state, now, limits);
-  std::visit(
-      [&](const auto& kind) {
-        using Kind = std::decay_t<decltype(kind)>;
-        if constexpr (std::is_same_v<Kind, UserTimerTimer>) {
-          mutator.fire_user_timer(kind);
-        } else if constexpr (std::is_same_v<Kind, ActivityTimeoutTimer>) {
-          mutator.activity_timeout(kind);
-        } else if constexpr (std::is_same_v<Kind, ActivityRetryTimer>) {
-          mutator.activity_retry(kind);
-        } else if constexpr (std::is_same_v<Kind, WorkflowTaskTimeoutTimer>) {
-          mutator.workflow_task_timeout(kind);
-        } else if constexpr (std::is_same_v<Kind, WorkflowTaskBackoffTimer>) {
-          mutator.workflow_task_backoff();
-        } else if constexpr (std::is_same_v<Kind, WorkflowTimeoutTimer>) {
-          mutator.workflow_timeout(kind, run_ids);
-        } else {
-          (void)mutator.redispatch(kind);
-        }
-      },
-      timer.kind);
+  mutator.fire_timer(timer.kind, run_ids);
   return mutator.take_mutation();
 }
 

@@ -376,5 +376,48 @@ TEST(SdkEndToEnd, EagerActivitiesRunFromTheWorkflowTasksCompletionWithTheirInput
   EXPECT_EQ(run.history_from_store, 1U);
 }
 
+
+// A history larger than one message may carry (9 inputs of 1.9 MB: 17 MB
+// against the network's 16 MiB) reaches a worker that replays it whole at
+// every task: the store reads it, and history hands it over, in pages of
+// about 4 MiB (ReadLimits, and collect_events' own bound on the bytes it
+// joins), and the worker fetches the pages after the first.
+TEST(SdkEndToEnd, AHistoryLargerThanAMessageReachesTheWorkerInPages) {
+  constexpr std::int64_t kInputBytes = 1'900'000;
+  constexpr int kActivities = 9;
+  Registry registry;
+  registry
+      .workflow("large_inputs",
+                [](WorkflowContext& ctx, const std::int64_t& bytes) {
+                  std::int64_t total = 0;
+                  for (int i = 0; i < kActivities; i++) {
+                    total += ctx.activity<std::int64_t>("length", std::string(static_cast<std::size_t>(bytes), 'x'),
+                                                        ActivityOptions{.start_to_close = std::chrono::minutes{1}});
+                  }
+                  return total;
+                })
+      .activity("length", [](ActivityContext&, const std::string& input) { return static_cast<std::int64_t>(input.size()); });
+  worker::WorkerOptions worker_options;
+  worker_options.fuzz_eviction_probability = 1.0;  // Every task replays the whole history.
+  SdkCluster cluster(registry, {.seed = 3, .servers = 1, .worker = worker_options});
+  std::optional<std::int64_t> total;
+  cluster.on_client([&](sim::Env& env, TestClient& client) {
+    sim::Result<std::string> run_id =
+        SdkCluster::start(client, env, "large-1", "large_inputs", to_payload(kInputBytes), std::chrono::minutes{10});
+    if (run_id.ok()) {
+      auto closed = client.wait_result({"large-1", run_id.value()}, env.sim().deadline_after(std::chrono::minutes{30}));
+      if (closed.ok() && closed.value().status == engine::WorkflowStatus::kCompleted) {
+        total = from_payload<std::int64_t>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result);
+      }
+    }
+    env.sim().stop();
+  });
+  cluster.world.run_for(std::chrono::hours{1});
+  EXPECT_EQ(total, std::optional<std::int64_t>{kActivities * kInputBytes});
+  const worker::Worker* worker = cluster.worker(0);
+  ASSERT_NE(worker, nullptr);
+  // Each of the ten workflow tasks replayed from the first event.
+  EXPECT_EQ(worker->stats().cache_misses, std::uint64_t{kActivities + 1});
+}
 }  // namespace
 }  // namespace duro::sdk
