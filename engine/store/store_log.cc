@@ -22,7 +22,8 @@ BatchHeader open_batch_header(std::uint64_t generation, std::uint64_t first_sequ
 
 }  // namespace
 
-StoreLog::StoreLog(sim::Disk& disk, StoreLogOptions options) : disk_(disk), options_(std::move(options)) {
+StoreLog::StoreLog(sim::Disk& disk, StoreLogOptions options)
+    : disk_(disk), options_(std::move(options)), log_bytes_max_(disk.options().file_size_bytes_max / 2) {
   DURO_ASSERT(options_.read_attempts_max >= 2);  // Two reads must be able to agree.
   DURO_ASSERT(options_.compact_log_bytes > 0);
 }

@@ -29,6 +29,10 @@
 // of the state's size, not of the store's whole past: a store whose log is
 // mostly overwrites (lease renewals) would otherwise replay each one at
 // every restart. The floor keeps a tiny state from compacting at every batch.
+// And whatever the ratio says, a log past half the disk's file size limit
+// compacts: a state above a quarter of that limit would otherwise grow its
+// log into the limit, fail the append (kNoSpace), restart, replay, and fail
+// the same append again, forever (100,000 open workflows did).
 // The steps:
 //   1. create store.log.<G+1>, append its open batch, fsync it;
 //   2. write store.snapshot.tmp (generation G+1, last sequence S), fsync it;
@@ -128,7 +132,8 @@ class StoreLog {
   LogStatus commit(std::string_view payload, std::uint32_t record_count);
 
   bool compaction_due() const noexcept {
-    return log_bytes_ > options_.compact_log_bytes && log_bytes_ > options_.compact_snapshot_ratio * snapshot_bytes_;
+    return log_bytes_ > log_bytes_max_ ||
+           (log_bytes_ > options_.compact_log_bytes && log_bytes_ > options_.compact_snapshot_ratio * snapshot_bytes_);
   }
   // Snapshots `state` (which must hold every committed record) and starts
   // the next log generation.
@@ -159,6 +164,7 @@ class StoreLog {
   std::uint64_t generation_ = 0;
   std::uint64_t next_sequence_ = 1;
   std::uint64_t log_bytes_ = 0;
+  const std::uint64_t log_bytes_max_;  // Half the disk's file size limit (COMPACTION).
   std::uint64_t snapshot_bytes_ = 0;
   bool recovered_ = false;
 };

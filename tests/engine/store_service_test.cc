@@ -153,6 +153,37 @@ TEST(StoreService, MembershipIsJudgedByTheStoresClock) {
   }));
 }
 
+// A state above a quarter of the disk's file size limit would, by the ratio
+// alone, let its log grow into that limit: the append fails, the store
+// restarts, replays, and fails the same append again. Past half the limit
+// the log compacts whatever the ratio says, and the store keeps serving.
+TEST(StoreService, TheLogCompactsBeforeItReachesTheDisksFileSizeLimit) {
+  StoreOptions options;
+  options.compact_log_bytes = 4 << 10;
+  sim::WorldOptions world = quiet_world(6);
+  world.disk.file_size_bytes_max = 64 << 10;
+  StoreTestWorld w(6, options, world);
+  ASSERT_TRUE(w.wait_serving());
+  const StoreLog& log = w.service()->log();
+  ASSERT_TRUE(w.on_client([&](StoreClient& store) {
+    ASSERT_EQ(store.update_shard(take_shard_request(1, 0, "take")).value().status, WriteStatus::kOk);
+  }));
+  std::uint64_t largest_snapshot_bytes = 0;
+  for (int i = 0; i < 120; i++) {
+    ASSERT_TRUE(w.on_client([&](StoreClient& store) {
+      sim::Result<WriteReply> written = store.write(create_run_request(i, 1, 300));
+      ASSERT_TRUE(written.ok()) << "write " << i << ": " << sim::to_string(written.error());
+      ASSERT_EQ(written.value().status, WriteStatus::kOk);
+    }));
+    for (const std::string& name : w.store_disk().list(kLogFilePrefix)) {
+      EXPECT_LE(w.store_disk().size(name).value(), (32 << 10) + 1024) << name << " after write " << i;
+    }
+    largest_snapshot_bytes = std::max(largest_snapshot_bytes, log.snapshot_bytes());
+  }
+  EXPECT_GT(largest_snapshot_bytes, std::uint64_t{16} << 10) << "the state passed a quarter of the limit";
+  EXPECT_EQ(w.boots(), 1) << "the store restarted";
+}
+
 TEST(StoreService, TheLogStaysBoundedByCompaction) {
   StoreOptions options;
   options.compact_log_bytes = 8 << 10;
