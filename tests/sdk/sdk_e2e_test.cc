@@ -301,6 +301,26 @@ std::int64_t input_lengths(WorkflowContext& ctx, const std::int64_t& large_bytes
   return total;
 }
 
+// Starts workflow `id` of `type` on `input`, waits for it to close, and
+// stops the world: its result if it completed.
+std::optional<std::int64_t> run_to_completion(SdkCluster& cluster, const std::string& id, const std::string& type,
+                                              const engine::Payload& input) {
+  std::optional<std::int64_t> result;
+  cluster.on_client([&](sim::Env& env, TestClient& client) {
+    sim::Result<std::string> run_id = SdkCluster::start(client, env, id, type, input, std::chrono::minutes{10});
+    if (run_id.ok()) {
+      auto closed = client.wait_result({id, run_id.value()}, env.sim().deadline_after(std::chrono::minutes{30}));
+      if (closed.ok() && closed.value().status == engine::WorkflowStatus::kCompleted) {
+        result =
+            from_payload<std::int64_t>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result);
+      }
+    }
+    env.sim().stop();
+  });
+  cluster.world.run_for(std::chrono::hours{1});
+  return result;
+}
+
 struct LengthsRun {
   std::optional<std::int64_t> total;
   std::uint64_t history_from_writes = 0;
@@ -319,19 +339,7 @@ LengthsRun run_input_lengths(std::size_t eager_activity_slots, std::int64_t larg
   worker_options.eager_activity_slots = eager_activity_slots;
   SdkCluster cluster(registry, {.seed = 7, .servers = 1, .worker = worker_options});
   LengthsRun out;
-  cluster.on_client([&](sim::Env& env, TestClient& client) {
-    sim::Result<std::string> run_id =
-        SdkCluster::start(client, env, "lengths-1", "input_lengths", to_payload(large_bytes), std::chrono::minutes{10});
-    if (run_id.ok()) {
-      auto closed = client.wait_result({"lengths-1", run_id.value()}, env.sim().deadline_after(std::chrono::minutes{30}));
-      if (closed.ok() && closed.value().status == engine::WorkflowStatus::kCompleted) {
-        out.total =
-            from_payload<std::int64_t>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result);
-      }
-    }
-    env.sim().stop();
-  });
-  cluster.world.run_for(std::chrono::hours{1});
+  out.total = run_to_completion(cluster, "lengths-1", "input_lengths", to_payload(large_bytes));
   auto* server = dynamic_cast<engine::ServerNode*>(cluster.world.sim().process(cluster.servers.at(0)));
   if (server != nullptr) {
     for (std::uint32_t shard = 0; shard < 8; shard++) {
@@ -400,19 +408,7 @@ TEST(SdkEndToEnd, AHistoryLargerThanAMessageReachesTheWorkerInPages) {
   worker::WorkerOptions worker_options;
   worker_options.fuzz_eviction_probability = 1.0;  // Every task replays the whole history.
   SdkCluster cluster(registry, {.seed = 3, .servers = 1, .worker = worker_options});
-  std::optional<std::int64_t> total;
-  cluster.on_client([&](sim::Env& env, TestClient& client) {
-    sim::Result<std::string> run_id =
-        SdkCluster::start(client, env, "large-1", "large_inputs", to_payload(kInputBytes), std::chrono::minutes{10});
-    if (run_id.ok()) {
-      auto closed = client.wait_result({"large-1", run_id.value()}, env.sim().deadline_after(std::chrono::minutes{30}));
-      if (closed.ok() && closed.value().status == engine::WorkflowStatus::kCompleted) {
-        total = from_payload<std::int64_t>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result);
-      }
-    }
-    env.sim().stop();
-  });
-  cluster.world.run_for(std::chrono::hours{1});
+  const std::optional<std::int64_t> total = run_to_completion(cluster, "large-1", "large_inputs", to_payload(kInputBytes));
   EXPECT_EQ(total, std::optional<std::int64_t>{kActivities * kInputBytes});
   const worker::Worker* worker = cluster.worker(0);
   ASSERT_NE(worker, nullptr);
