@@ -36,14 +36,13 @@ constexpr std::uint32_t kReadBatchesMax = 256;
 constexpr std::size_t kRecentBatchesMax = 8;
 constexpr std::size_t kRecentBytesMax = 16 * 1024;
 
-// Appends the events of `batches` (whole, contiguous, in order) from
-// `from_event_id` on to `out`, until it holds `max_events`.
 // A page of history stops growing past this many bytes (it may pass it by
 // one batch, which a store write bounds): far below what a message may
 // carry, however large the events' payloads.
 constexpr std::size_t kHistoryPageBytesMax = std::size_t{4} << 20;
 
-// Appends the events of `batches` from `from_event_id` on, while `out`
+// Appends the events of `batches` (whole, contiguous, in order) from
+// `from_event_id` on, while `out`
 // holds fewer than `max_events` and kHistoryPageBytesMax; returns the id
 // after the last appended (`from_event_id` if none). Whole batches are
 // copied as bytes; only one that starts before `from_event_id` or does not
