@@ -187,6 +187,12 @@ sim::Result<PollWorkflowTaskQueueReply> HistoryService::record_workflow_task_sta
     after = std::move(loaded).value();
   }
   const MutableState& state = after->state;
+  // Read again after the update let go of the run: the task may have timed
+  // out and been scheduled again meanwhile. Then this poll's task is stale.
+  if (state.workflow_task.scheduled_event_id != task.scheduled_event_id ||
+      state.workflow_task.attempt != task.attempt || !state.workflow_task_started()) {
+    return Error{ErrorCode::kNotFound, "NotFound: the workflow task moved on"};
+  }
   PollWorkflowTaskQueueReply reply;
   reply.has_task = true;
   reply.execution = state.execution;
@@ -266,6 +272,12 @@ sim::Result<PollActivityTaskQueueReply> HistoryService::record_activity_task_sta
   auto it = after->state.activities.find(task.scheduled_event_id);
   if (it == after->state.activities.end()) return Error{ErrorCode::kNotFound, "NotFound: activity gone"};
   const ActivityInfo& activity = it->second;
+  // Read again after the update let go of the run: the attempt may have
+  // timed out and another begun meanwhile (cell-migration, swarm seed 14).
+  // Then this poll's task is stale.
+  if (activity.attempt != task.attempt || !activity.started()) {
+    return Error{ErrorCode::kNotFound, "NotFound: activity attempt " + std::to_string(task.attempt) + " moved on"};
+  }
   sim::Result<Shard::HistoryPage> scheduled =
       shard.value()->read_written_history(after->state.execution, task.scheduled_event_id, 1);
   if (!scheduled.ok()) return scheduled.error();

@@ -400,6 +400,8 @@ sim::Result<void> Shard::execute_timer(const TimerTaskInfo& task) {
   sim::Result<SnapshotPtr> run = load(task.execution);
   if (!run.ok()) return run.error().code == ErrorCode::kNotFound ? sim::Result<void>{} : run.error();
   if (!ExecutionMutator::timer_may_act(run.value()->state, task.kind)) {
+    // As an update would have: shard time moves up to the run's.
+    catch_up_clock(run.value()->state.last_event_time);
     stats_.stale_timers++;
     return {};
   }
