@@ -362,6 +362,7 @@ void workflow_end_to_end(benchmark::State& state, int servers, std::uint64_t bat
     state.counters["cache_misses_per_workflow"] = static_cast<double>(stats.cache_misses) / workflows;
     state.counters["replayed_events_per_workflow"] = static_cast<double>(stats.replayed_events) / workflows;
     state.counters["eager_activities_per_workflow"] = static_cast<double>(stats.eager_activities) / workflows;
+    state.counters["eager_wf_tasks_per_workflow"] = static_cast<double>(stats.eager_workflow_tasks) / workflows;
     state.counters["call_failures"] = static_cast<double>(stats.call_failures);
   }
   report_shards(state, cluster);

@@ -4,6 +4,8 @@
 // producer faster than its consumer sees back-pressure instead of growing a
 // queue without limit. Receivers wait, with a deadline, in arrival order.
 // close() wakes every receiver with Error{kClosed} once the queue is empty.
+// try_receive() takes an item without waiting, but only one no receiver is
+// waiting or woken for.
 //
 // It is the mailbox of a simulated server: the network delivers into it,
 // handler fibers receive from it.
@@ -17,6 +19,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <optional>
 
 #include "sim/result.h"
 #include "sim/simulator.h"
@@ -48,6 +51,16 @@ class Channel {
     return true;
   }
 
+  // Takes the oldest item if one is queued and no receiver is waiting for
+  // it (they came first); never waits.
+  std::optional<T> try_receive() {
+    Core& core = *core_;
+    if (!core.receivers.empty() || core.items.size() <= core.woken) return std::nullopt;
+    T item = std::move(core.items.front());
+    core.items.pop_front();
+    return item;
+  }
+
   // Takes the oldest item, waiting until one arrives, the deadline passes
   // (kTimeout) or the channel is closed and drained (kClosed).
   Result<T> receive(TimePoint deadline = TimePoint::max()) {
@@ -77,12 +90,12 @@ class Channel {
       } catch (const FiberUnwind&) {
         // Killed, perhaps after being chosen to take an item: pass the turn
         // on so the item does not sit unclaimed while others wait.
-        core->forget(waiter);
+        core->settle(waiter);
         if (!core->items.empty()) core->wake_one();
         throw;
       }
+      core->settle(waiter);
       if (reason == WakeReason::kTimeout || reason == WakeReason::kKilled) {
-        core->forget(waiter);
         if (!core->items.empty()) {
           if (reason == WakeReason::kTimeout) continue;  // Arrived at the same instant.
           core->wake_one();  // Dying: leave the item to another receiver.
@@ -110,16 +123,22 @@ class Channel {
       if (receivers.empty()) return;
       const Waiter waiter = receivers.front();
       receivers.pop_front();
+      woken++;
       sim->notify(waiter);
     }
 
-    void forget(Waiter waiter) {
+    // A receiver back from its wait, however it ended: out of the queue of
+    // receivers if still in it, else it was woken and no longer counts as
+    // woken-but-not-yet-running.
+    void settle(Waiter waiter) {
       for (auto it = receivers.begin(); it != receivers.end(); ++it) {
         if (it->slot == waiter.slot && it->token == waiter.token) {
           receivers.erase(it);
           return;
         }
       }
+      DURO_ASSERT(woken > 0);
+      woken--;
     }
 
     void close() {
@@ -135,6 +154,9 @@ class Channel {
 
     std::deque<T> items;
     std::deque<Waiter> receivers;
+    // Receivers woken (by wake_one) that have not run yet: as many items
+    // are theirs, and try_receive leaves them.
+    std::size_t woken = 0;
     Simulator* sim = nullptr;  // Of the receivers; set when one waits.
     std::size_t capacity;
     int refs = 1;  // The channel's own.

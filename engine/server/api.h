@@ -351,8 +351,24 @@ struct RespondActivityTaskCompletedRequest {
   std::string task_token;
   Payload result;
   std::string identity;
+  // Eager workflow task (Duro's, the mirror of eager activities): the
+  // worker's sticky queue, named when it has a free workflow-task slot. If
+  // this completion schedules the run's next workflow task on exactly that
+  // queue, the server starts it in the same write, as if `eager_poll_request_id`
+  // had polled it, and hands it back in the reply instead of through
+  // matching: no transfer task, no poll, one write fewer. Empty name: none.
+  TaskQueue eager_sticky_queue;
+  std::string eager_poll_request_id;
 };
-DURO_CODEC_FIELDS(RespondActivityTaskCompletedRequest, task_token, result, identity);
+DURO_CODEC_FIELDS(RespondActivityTaskCompletedRequest, task_token, result, identity, eager_sticky_queue,
+                  eager_poll_request_id);
+
+struct RespondActivityTaskCompletedReply {
+  // The workflow task the server started eagerly (has_task), for the worker
+  // to run as if polled; has_task false: none, it goes through matching.
+  PollWorkflowTaskQueueReply workflow_task;
+};
+DURO_CODEC_FIELDS(RespondActivityTaskCompletedReply, workflow_task);
 
 struct RespondActivityTaskFailedRequest {
   std::string task_token;

@@ -426,6 +426,34 @@ sim::Result<void> ExecutionMutator::record_workflow_task_started(EventId schedul
   return {};
 }
 
+bool ExecutionMutator::start_workflow_task_eagerly(const TaskQueue& sticky_queue, const std::string& request_id,
+                                                   const std::string& identity) {
+  const WorkflowTaskInfo& task = state_.workflow_task;
+  if (sticky_queue.kind != TaskQueueKind::kSticky || sticky_queue.name.empty()) return false;
+  if (!state_.running() || !state_.workflow_task_outstanding() || state_.workflow_task_started()) return false;
+  if (task.task_queue != sticky_queue) return false;
+  // Scheduled in this mutation: its task for matching is here, unwritten.
+  // A task scheduled earlier is in matching already: it is left to it.
+  const auto transfer = std::find_if(mutation_.transfer.begin(), mutation_.transfer.end(), [&](const TransferTaskInfo& t) {
+    const auto* dispatch = std::get_if<WorkflowTaskTransfer>(&t.kind);
+    return dispatch != nullptr && dispatch->scheduled_event_id == task.scheduled_event_id &&
+           dispatch->attempt == task.attempt;
+  });
+  if (transfer == mutation_.transfer.end()) return false;
+  const auto timer = std::find_if(mutation_.timers.begin(), mutation_.timers.end(), [&](const TimerTaskInfo& t) {
+    const auto* timeout = std::get_if<WorkflowTaskTimeoutTimer>(&t.kind);
+    return timeout != nullptr && timeout->scheduled_event_id == task.scheduled_event_id &&
+           timeout->attempt == task.attempt && timeout->timeout_type == TimeoutType::kScheduleToStart;
+  });
+  DURO_ASSERT_MSG(timer != mutation_.timers.end(), "a sticky workflow task scheduled without its schedule-to-start timer");
+  mutation_.transfer.erase(transfer);
+  mutation_.timers.erase(timer);
+  const sim::Result<void> started = record_workflow_task_started(task.scheduled_event_id, task.attempt, request_id, identity);
+  DURO_ASSERT_MSG(started.ok(), "a workflow task scheduled in this mutation did not start");
+  DURO_ASSERT(state_.workflow_task_started());
+  return true;
+}
+
 sim::Result<void> ExecutionMutator::fail_workflow_task(const TaskToken& token, WorkflowTaskFailedCause cause,
                                                        const Failure& failure, const std::string& identity) {
   if (!state_.running()) return not_found("workflow execution already completed");

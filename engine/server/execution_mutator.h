@@ -139,6 +139,14 @@ class ExecutionMutator {
   const std::vector<EventId>& eager_started() const noexcept { return eager_started_; }
   sim::Result<void> fail_workflow_task(const TaskToken& token, WorkflowTaskFailedCause cause,
                                        const Failure& failure, const std::string& identity);
+  // Eager workflow task: after an op of this mutation scheduled the run's
+  // workflow task on `sticky_queue`, starts it at once for the worker that
+  // polls that queue (as record_workflow_task_started would for its poll
+  // `request_id`), and takes back the task for matching and the sticky
+  // schedule-to-start timer the schedule wrote. False, and nothing changes,
+  // if no task was scheduled in this mutation, or it is on another queue.
+  bool start_workflow_task_eagerly(const TaskQueue& sticky_queue, const std::string& request_id,
+                                   const std::string& identity);
 
   // --- Activity tasks ---------------------------------------------------------------
   sim::Result<void> record_activity_task_started(EventId scheduled_event_id, std::int32_t attempt,

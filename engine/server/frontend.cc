@@ -125,9 +125,10 @@ void Frontend::register_methods(sim::RpcServer& server) {
       kRecordActivityTaskHeartbeat, [this](const auto& request) {
         return by_token<RecordActivityTaskHeartbeatReply>(request.task_token, kHistoryHeartbeat, request);
       });
-  server.handle<RespondActivityTaskCompletedRequest, Ack>(kRespondActivityTaskCompleted, [this](const auto& request) {
-    return by_token<Ack>(request.task_token, kHistoryCompleteActivity, request);
-  });
+  server.handle<RespondActivityTaskCompletedRequest, RespondActivityTaskCompletedReply>(
+      kRespondActivityTaskCompleted, [this](const auto& request) {
+        return by_token<RespondActivityTaskCompletedReply>(request.task_token, kHistoryCompleteActivity, request);
+      });
   server.handle<RespondActivityTaskFailedRequest, Ack>(kRespondActivityTaskFailed, [this](const auto& request) {
     return by_token<Ack>(request.task_token, kHistoryFailActivity, request);
   });

@@ -193,6 +193,11 @@ sim::Result<PollWorkflowTaskQueueReply> HistoryService::record_workflow_task_sta
       state.workflow_task.attempt != task.attempt || !state.workflow_task_started()) {
     return Error{ErrorCode::kNotFound, "NotFound: the workflow task moved on"};
   }
+  return workflow_task(*shard.value(), state);
+}
+
+sim::Result<PollWorkflowTaskQueueReply> HistoryService::workflow_task(Shard& shard, const MutableState& state) {
+  DURO_ASSERT(state.workflow_task_started());
   PollWorkflowTaskQueueReply reply;
   reply.has_task = true;
   reply.execution = state.execution;
@@ -200,15 +205,15 @@ sim::Result<PollWorkflowTaskQueueReply> HistoryService::record_workflow_task_sta
   reply.attempt = state.workflow_task.attempt;
   reply.previous_started_event_id = state.previous_started_event_id;
   reply.started_event_id = state.workflow_task.started_event_id;
-  reply.task_token = sim::encode(TaskToken{TaskToken::Kind::kWorkflow, state.execution, task.scheduled_event_id,
-                                           state.workflow_task.started_event_id, state.workflow_task.attempt, {}, {}});
+  reply.task_token = sim::encode(TaskToken{TaskToken::Kind::kWorkflow, state.execution,
+                                           state.workflow_task.scheduled_event_id, state.workflow_task.started_event_id,
+                                           state.workflow_task.attempt, {}, {}});
   // A sticky worker holds the run up to its previous task: send what came
   // after. Anyone else replays from the first event.
   const EventId from = state.workflow_task.task_queue.kind == TaskQueueKind::kSticky
                            ? state.previous_started_event_id + 1
                            : 1;
-  sim::Result<Shard::HistoryPage> history =
-      shard.value()->read_written_history(state.execution, from, kHistoryPageEventsMax);
+  sim::Result<Shard::HistoryPage> history = shard.read_written_history(state.execution, from, kHistoryPageEventsMax);
   if (!history.ok()) return history.error();
   reply.history = std::move(history.value().events);
   reply.next_page_event_id = history.value().next_event_id;
@@ -326,13 +331,43 @@ sim::Result<RecordActivityTaskHeartbeatReply> HistoryService::heartbeat(const Re
   return RecordActivityTaskHeartbeatReply{cancel_requested};
 }
 
-sim::Result<Ack> HistoryService::complete_activity(const RespondActivityTaskCompletedRequest& request) {
+sim::Result<RespondActivityTaskCompletedReply> HistoryService::complete_activity(
+    const RespondActivityTaskCompletedRequest& request) {
   hold_delivery_for_fuzz(env_, options_.fuzz_delivery_hold_max);
   sim::Result<TaskToken> token = token_of(request.task_token, TaskToken::Kind::kActivity);
   if (!token.ok()) return token.error();
-  return update(token.value().execution, [&](ExecutionMutator& mutator) {
-    return mutator.complete_activity(token.value(), request.result, request.identity);
-  });
+  sim::Result<std::shared_ptr<Shard>> shard = shard_for(token.value().execution.workflow_id);
+  if (!shard.ok()) return shard.error();
+  // Delivery fuzzing declines: an eager task leaves no moment between the
+  // result and the task that sees it, and the fuzzer is there to land other
+  // events in that moment, as they would land for a worker that did not ask.
+  const bool eager_asked = !request.eager_sticky_queue.name.empty() && options_.fuzz_delivery_hold_max == sim::Duration{0};
+  bool eager = false;
+  Shard::SnapshotPtr after;
+  sim::Result<void> done = shard.value()->update(
+      token.value().execution,
+      [&](ExecutionMutator& mutator) {
+        // Decided on every attempt of the update; only the written one counts.
+        eager = false;
+        sim::Result<void> completed = mutator.complete_activity(token.value(), request.result, request.identity);
+        if (completed.ok() && eager_asked) {
+          eager = mutator.start_workflow_task_eagerly(request.eager_sticky_queue, request.eager_poll_request_id,
+                                                      request.identity);
+        }
+        return completed;
+      },
+      eager_asked ? &after : nullptr);
+  if (!done.ok()) return done.error();
+  RespondActivityTaskCompletedReply reply;
+  if (!eager) return reply;
+  // The task is the worker's now: were this reply lost, the task's
+  // start-to-close timeout would hand it out again, as for a lost poll.
+  DURO_ASSERT(after != nullptr && after->state.workflow_task_started());
+  DURO_ASSERT(after->state.workflow_task.request_id == request.eager_poll_request_id);
+  sim::Result<PollWorkflowTaskQueueReply> task = workflow_task(*shard.value(), after->state);
+  if (!task.ok()) return task.error();
+  reply.workflow_task = std::move(task).value();
+  return reply;
 }
 
 sim::Result<Ack> HistoryService::fail_activity(const RespondActivityTaskFailedRequest& request) {
@@ -386,8 +421,8 @@ void HistoryService::register_methods(sim::RpcServer& server) {
       method::kHistoryRecordActivityTaskStarted, [this](const auto& r) { return record_activity_task_started(r); });
   server.handle<RecordActivityTaskHeartbeatRequest, RecordActivityTaskHeartbeatReply>(
       method::kHistoryHeartbeat, [this](const auto& r) { return heartbeat(r); });
-  server.handle<RespondActivityTaskCompletedRequest, Ack>(method::kHistoryCompleteActivity,
-                                                          [this](const auto& r) { return complete_activity(r); });
+  server.handle<RespondActivityTaskCompletedRequest, RespondActivityTaskCompletedReply>(
+      method::kHistoryCompleteActivity, [this](const auto& r) { return complete_activity(r); });
   server.handle<RespondActivityTaskFailedRequest, Ack>(method::kHistoryFailActivity,
                                                        [this](const auto& r) { return fail_activity(r); });
   server.handle<RespondActivityTaskCanceledRequest, Ack>(method::kHistoryCancelActivity,

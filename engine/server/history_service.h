@@ -37,7 +37,7 @@ class HistoryService {
   sim::Result<Ack> fail_workflow_task(const RespondWorkflowTaskFailedRequest& request);
   sim::Result<PollActivityTaskQueueReply> record_activity_task_started(const RecordActivityTaskStartedRequest& request);
   sim::Result<RecordActivityTaskHeartbeatReply> heartbeat(const RecordActivityTaskHeartbeatRequest& request);
-  sim::Result<Ack> complete_activity(const RespondActivityTaskCompletedRequest& request);
+  sim::Result<RespondActivityTaskCompletedReply> complete_activity(const RespondActivityTaskCompletedRequest& request);
   sim::Result<Ack> fail_activity(const RespondActivityTaskFailedRequest& request);
   sim::Result<Ack> cancel_activity(const RespondActivityTaskCanceledRequest& request);
   sim::Result<Ack> child_closed(const ChildClosedRequest& request);
@@ -46,6 +46,10 @@ class HistoryService {
   sim::Result<std::shared_ptr<Shard>> shard_for(const std::string& workflow_id) const;
   sim::Result<TaskToken> token_of(const std::string& bytes, TaskToken::Kind kind) const;
   sim::Result<Ack> update(const WorkflowExecution& execution, const Shard::Op& op);
+  // The task that hands the run's started workflow task to a worker, with
+  // the history it needs: what came after its previous task on a sticky
+  // queue, else all of it.
+  sim::Result<PollWorkflowTaskQueueReply> workflow_task(Shard& shard, const MutableState& state);
   // The task that hands `activity`'s started attempt to a worker.
   static PollActivityTaskQueueReply activity_task(const MutableState& state, const ActivityInfo& activity,
                                                   const Payload& input);

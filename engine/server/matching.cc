@@ -298,16 +298,10 @@ sim::Result<void> Matching::add_task(const TaskQueue& task_queue, MatchingTask t
   return {};
 }
 
-template <typename Reply>
-void Matching::remember(const QueueKey& key, const std::string& poll_request_id, const Reply& reply) {
+void Matching::remember(const std::string& poll_request_id, RememberedPoll remembered) {
   if (poll_request_id.empty() || options_.poll_replies_remembered == 0) return;
-  auto [it, inserted] = replies_.try_emplace(poll_request_id);
-  it->second.queue = key;
-  if constexpr (std::is_same_v<Reply, PollWorkflowTaskQueueReply>) {
-    it->second.workflow = reply;
-  } else {
-    it->second.activity = reply;
-  }
+  DURO_ASSERT(remembered.task.has_value() != remembered.query.has_value());
+  auto [it, inserted] = replies_.insert_or_assign(poll_request_id, std::move(remembered));
   if (inserted) replies_order_.push_back(poll_request_id);
   // Bounded: each pass removes one.
   while (replies_.size() > options_.poll_replies_remembered) {
@@ -318,20 +312,38 @@ void Matching::remember(const QueueKey& key, const std::string& poll_request_id,
   DURO_ASSERT(replies_.size() == replies_order_.size());
 }
 
-template <typename Reply>
-std::optional<Reply> Matching::remembered(const QueueKey& key, const std::string& poll_request_id) const {
-  auto it = replies_.find(poll_request_id);
+template <typename Reply, typename Request, typename Start>
+std::optional<sim::Result<Reply>> Matching::replay(const QueueKey& key, const Request& request, const Start& start) {
+  auto it = replies_.find(request.poll_request_id);
   if (it == replies_.end() || it->second.queue != key) return std::nullopt;
-  if constexpr (std::is_same_v<Reply, PollWorkflowTaskQueueReply>) {
-    return it->second.workflow;
-  } else {
-    return it->second.activity;
+  stats_.polls_replayed++;
+  if (it->second.query) {
+    if constexpr (std::is_same_v<Reply, PollWorkflowTaskQueueReply>) {
+      return sim::Result<Reply>(*it->second.query);
+    } else {
+      DURO_ASSERT_MSG(false, "a query remembered on an activity queue");
+    }
   }
+  // A copy: history answers in another fiber, and the entry may be evicted
+  // meanwhile.
+  const MatchingTask task = *it->second.task;
+  sim::Result<Reply> started = start(task, request);
+  if (started.ok()) {
+    DURO_ASSERT_MSG(!started.value().task_token.empty(), "history started a task but gave no task token");
+    started.value().has_task = true;
+    return started;
+  }
+  if (is_stale(started.error())) {
+    stats_.polls_replayed_stale++;
+    return sim::Result<Reply>(Reply{});
+  }
+  return started;
 }
 
-template <typename Reply>
-sim::Result<Reply> Matching::follow(const QueueKey& key, const std::string& poll_request_id,
-                                    sim::TimePoint deadline) {
+template <typename Reply, typename Request, typename Start>
+sim::Result<Reply> Matching::follow(const QueueKey& key, const Request& request, sim::TimePoint deadline,
+                                    const Start& start) {
+  const std::string& poll_request_id = request.poll_request_id;
   auto in_flight = polls_in_flight_.find(poll_request_id);
   DURO_ASSERT(in_flight != polls_in_flight_.end());
   if (in_flight->second.followers.size() >= options_.poll_followers_max) {
@@ -358,10 +370,7 @@ sim::Result<Reply> Matching::follow(const QueueKey& key, const std::string& poll
     } unregister{this, &poll_request_id, seq};
     if (sim.suspend(waiter, "matching duplicate poll", deadline) != sim::WakeReason::kNotified) break;
   }
-  if (std::optional<Reply> reply = remembered<Reply>(key, poll_request_id)) {
-    stats_.polls_replayed++;
-    return std::move(*reply);
-  }
+  if (std::optional<sim::Result<Reply>> replayed = replay<Reply>(key, request, start)) return std::move(*replayed);
   stats_.polls_empty++;
   return Reply{};
 }
@@ -380,11 +389,8 @@ sim::Result<Reply> Matching::poll(TaskToken::Kind type, const Request& request, 
   const std::string& poll_request_id = request.poll_request_id;
   if (!poll_request_id.empty()) {
     // A retry of a poll whose reply was lost, or a duplicate of it.
-    if (std::optional<Reply> reply = remembered<Reply>(key, poll_request_id)) {
-      stats_.polls_replayed++;
-      return std::move(*reply);
-    }
-    if (polls_in_flight_.contains(poll_request_id)) return follow<Reply>(key, poll_request_id, deadline);
+    if (std::optional<sim::Result<Reply>> replayed = replay<Reply>(key, request, start)) return std::move(*replayed);
+    if (polls_in_flight_.contains(poll_request_id)) return follow<Reply>(key, request, deadline, start);
   }
   sim::Result<Queue*> opened = open_queue(key);
   if (!opened.ok()) {
@@ -446,7 +452,7 @@ sim::Result<Reply> Matching::poll(TaskToken::Kind type, const Request& request, 
         if (reply.execution.workflow_id.empty()) reply.execution = pending.execution;
         state.delivered = true;
         stats_.queries_delivered++;
-        remember(key, poll_request_id, reply);
+        remember(poll_request_id, RememberedPoll{key, std::nullopt, reply});
         return reply;
       } else {
         DURO_ASSERT_MSG(false, "a query offered on an activity queue");
@@ -464,7 +470,7 @@ sim::Result<Reply> Matching::poll(TaskToken::Kind type, const Request& request, 
       held.release();
       queue.held.erase(task);
       stats_.tasks_dispatched++;
-      remember(key, poll_request_id, reply);
+      remember(poll_request_id, RememberedPoll{key, task, std::nullopt});
       return reply;
     }
     if (is_stale(started.error())) {

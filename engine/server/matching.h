@@ -43,10 +43,14 @@
 // is started but no worker has it: it times out in history (workflow task
 // start-to-close, activity start-to-close or heartbeat) and history retries
 // it. That is Temporal's behaviour. poll_request_id narrows the window: a
-// poll carrying the id of a poll that already got a task gets the same
-// reply again (while the last poll_replies_remembered replies are kept),
-// and a duplicate that arrives while its original still waits waits for
-// the original's outcome instead of taking a second task. Workers must
+// poll carrying the id of a poll that already got a task gets that task
+// again (while the last poll_replies_remembered are kept) if history still
+// has it started for that poll, and nothing once it moved on — a retry
+// minutes later must not run an attempt that timed out and was retried
+// since (mrn-failover seed 16 ran one: a stale promote of a region, applied
+// after its retries had begun); and a duplicate that arrives while its
+// original still waits waits for the original's outcome instead of taking
+// a second task. Workers must
 // therefore use a fresh id for each poll and the same id only to retry it;
 // an empty id opts out.
 //
@@ -123,7 +127,8 @@ struct MatchingStats {
   std::uint64_t polls = 0;
   std::uint64_t polls_empty = 0;             // Ended at the deadline (or the loop bound) with nothing.
   std::uint64_t polls_rejected = 0;          // kOverloaded or kInvalidArgument.
-  std::uint64_t polls_replayed = 0;          // Answered from a remembered reply.
+  std::uint64_t polls_replayed = 0;          // Retries answered from what the poll got before.
+  std::uint64_t polls_replayed_stale = 0;    // Of those: the task had moved on; answered empty.
   std::uint64_t queries_added = 0;
   std::uint64_t queries_delivered = 0;
   std::uint64_t queries_answered = 0;
@@ -260,10 +265,15 @@ class Matching {
     std::map<std::uint64_t, sim::Waiter> followers;
   };
 
-  struct RememberedReply {
+  // What a poll with a poll_request_id got. A task is remembered, not its
+  // reply: a retry asks history to start it again, which answers the same
+  // while the task is still the one this poll started and kNotFound once it
+  // moved on (timed out, retried) — then the retry gets nothing rather than
+  // a dead attempt to run. A query is remembered as it was handed out.
+  struct RememberedPoll {
     QueueKey queue;
-    std::optional<PollWorkflowTaskQueueReply> workflow;
-    std::optional<PollActivityTaskQueueReply> activity;
+    std::optional<MatchingTask> task;
+    std::optional<PollWorkflowTaskQueueReply> query;
   };
 
   class PollScope;
@@ -271,12 +281,16 @@ class Matching {
 
   template <typename Reply, typename Request, typename Start>
   sim::Result<Reply> poll(TaskToken::Kind type, const Request& request, sim::TimePoint deadline, const Start& start);
-  template <typename Reply>
-  sim::Result<Reply> follow(const QueueKey& key, const std::string& poll_request_id, sim::TimePoint deadline);
-  template <typename Reply>
-  void remember(const QueueKey& key, const std::string& poll_request_id, const Reply& reply);
-  template <typename Reply>
-  std::optional<Reply> remembered(const QueueKey& key, const std::string& poll_request_id) const;
+  // A duplicate of a poll still in flight: waits for it to end, then
+  // answers as replay() does.
+  template <typename Reply, typename Request, typename Start>
+  sim::Result<Reply> follow(const QueueKey& key, const Request& request, sim::TimePoint deadline, const Start& start);
+  void remember(const std::string& poll_request_id, RememberedPoll remembered);
+  // The answer to a retry of a poll that got something (nullopt: none
+  // remembered): the query again, or the task again if history still has
+  // it started for this poll, else an empty reply.
+  template <typename Reply, typename Request, typename Start>
+  std::optional<sim::Result<Reply>> replay(const QueueKey& key, const Request& request, const Start& start);
 
   sim::Result<QueueKey> key_of(TaskToken::Kind type, const TaskQueue& task_queue) const;
   Queue* find_queue(const QueueKey& key);
@@ -307,7 +321,7 @@ class Matching {
   std::map<QueueKey, Queue> queues_;
   std::map<std::string, QueryState> queries_;
   std::map<std::string, PollInFlight> polls_in_flight_;
-  std::map<std::string, RememberedReply> replies_;
+  std::map<std::string, RememberedPoll> replies_;
   std::deque<std::string> replies_order_;  // Oldest first: the eviction order.
   std::uint64_t poller_seq_next_ = 0;
   std::uint64_t query_seq_next_ = 0;

@@ -129,9 +129,17 @@ void RawWorker::handle_activity_task(const PollActivityTaskQueueReply& task) {
                        RespondActivityTaskFailedRequest{task.task_token, *outcome.failure, env_.name(), {}},
                        options_.rpc_timeout);
     } else {
-      done = call<Ack>(method::kRespondActivityTaskCompleted,
-                       RespondActivityTaskCompletedRequest{task.task_token, outcome.result, env_.name()},
-                       options_.rpc_timeout);
+      // No eager workflow task: this worker keeps no sticky queue.
+      sim::Result<RespondActivityTaskCompletedReply> completed = call<RespondActivityTaskCompletedReply>(
+          method::kRespondActivityTaskCompleted,
+          RespondActivityTaskCompletedRequest{task.task_token, outcome.result, env_.name(), {}, {}},
+          options_.rpc_timeout);
+      if (completed.ok()) {
+        DURO_ASSERT_MSG(!completed.value().workflow_task.has_task, "an eager workflow task for a worker that asked for none");
+        done = Ack{};
+      } else {
+        done = completed.error();
+      }
     }
   }
   if (!done.ok() && done.error().code == sim::ErrorCode::kNotFound) stats_.stale_responses++;

@@ -85,20 +85,25 @@ void Worker::workflow_poller(TaskQueue queue, std::size_t index) {
       if (!task.ok()) env_.sleep_for(std::chrono::milliseconds{200});
       continue;
     }
-    env_.spawn("workflow-task", [this, task = std::move(task).value()]() mutable {
-      // The slot goes back however the handler ends (a crash unwinds the
-      // fiber: then the whole worker, channel included, is gone).
-      struct Slot {
-        Worker* worker;
-        ~Slot() { (void)worker->workflow_slots_.try_send(1); }
-      } slot{this};
-      if (task.query) {
-        handle_query(task);
-      } else {
-        handle_workflow_task(std::move(task));
-      }
-    });
+    run_workflow_task(std::move(task).value());
   }
+}
+
+void Worker::run_workflow_task(PollWorkflowTaskQueueReply task) {
+  DURO_ASSERT(task.has_task);
+  env_.spawn("workflow-task", [this, task = std::move(task)]() mutable {
+    // The slot goes back however the handler ends (a crash unwinds the
+    // fiber: then the whole worker, channel included, is gone).
+    struct Slot {
+      Worker* worker;
+      ~Slot() { (void)worker->workflow_slots_.try_send(1); }
+    } slot{this};
+    if (task.query) {
+      handle_query(task);
+    } else {
+      handle_workflow_task(std::move(task));
+    }
+  });
 }
 
 bool Worker::fetch_history(const WorkflowExecution& execution, EventId from, EventId last,
@@ -333,6 +338,30 @@ void Worker::handle_query(const PollWorkflowTaskQueueReply& task) {
 
 // --- Activity tasks ------------------------------------------------------------------------
 
+sim::Result<void> Worker::complete_activity(const std::string& task_token, Payload result) {
+  RespondActivityTaskCompletedRequest completed{task_token, std::move(result), env_.name(), {}, {}};
+  // A slot first, as a poller takes one: no task is taken that nobody can run.
+  const bool slot = options_.eager_workflow_tasks && workflow_slots_.try_receive().has_value();
+  if (slot) {
+    completed.eager_sticky_queue = sticky_queue_;
+    completed.eager_poll_request_id = fmt::format("{}/eager/{}/{}", env_.name(), env_.incarnation(), ++poll_seq_);
+  }
+  sim::Result<RespondActivityTaskCompletedReply> reply = call<RespondActivityTaskCompletedReply>(
+      method::kRespondActivityTaskCompleted, completed, options_.rpc_timeout);
+  if (reply.ok() && reply.value().workflow_task.has_task) {
+    DURO_ASSERT_MSG(slot, "the server started an eager workflow task the worker did not ask for");
+    DURO_ASSERT(!reply.value().workflow_task.query);
+    stats_.eager_workflow_tasks++;
+    run_workflow_task(std::move(reply.value().workflow_task));
+    return {};
+  }
+  // None: the task, if any, goes through matching. One the server started
+  // for a reply that was lost ends at its start-to-close timeout.
+  if (slot) DURO_ASSERT(workflow_slots_.try_send(1));
+  if (!reply.ok()) return reply.error();
+  return {};
+}
+
 void Worker::activity_poller(std::size_t index) {
   const std::string identity = fmt::format("{}/act-{}", env_.name(), index);
   for (;;) {
@@ -393,9 +422,8 @@ void Worker::handle_activity_task(const PollActivityTaskQueueReply& task) {
     // crashed) passes through.
     try {
       Payload result = definition->body(context, task.input);
-      done = call<Ack>(method::kRespondActivityTaskCompleted,
-                       RespondActivityTaskCompletedRequest{task.task_token, std::move(result), env_.name()},
-                       options_.rpc_timeout);
+      sim::Result<void> completed = complete_activity(task.task_token, std::move(result));
+      done = completed.ok() ? sim::Result<Ack>{Ack{}} : sim::Result<Ack>{completed.error()};
     } catch (const sdk::CanceledError& error) {
       done = call<Ack>(method::kRespondActivityTaskCanceled,
                        RespondActivityTaskCanceledRequest{task.task_token, context.latest_details(), env_.name()},

@@ -57,6 +57,11 @@ struct WorkerOptions {
   // running at once beyond the pollers' (0: never), and run as soon as the
   // server has started them: no matching, no poll, one write fewer.
   std::size_t eager_activity_slots = 100;
+  // Eager workflow tasks (Duro's, the mirror of eager activities): an
+  // activity's completion asks, while a workflow-task slot is free, for the
+  // workflow task it schedules on this worker's sticky queue, and runs it
+  // as if polled: no matching, no poll, one write fewer.
+  bool eager_workflow_tasks = true;
   std::size_t cache_size = 10'000;   // Sticky cache, in runs.
   std::uint16_t port = 7400;
   sim::Duration rpc_timeout = std::chrono::seconds{5};
@@ -73,6 +78,7 @@ struct WorkerStats {
   std::uint64_t workflow_tasks = 0;
   std::uint64_t activity_tasks = 0;
   std::uint64_t eager_activities = 0;  // Of activity_tasks: handed back by a workflow task's completion.
+  std::uint64_t eager_workflow_tasks = 0;  // Of workflow_tasks: handed back by an activity's completion.
   std::uint64_t queries = 0;
   std::uint64_t cache_hits = 0;
   std::uint64_t cache_misses = 0;   // Full replays.
@@ -110,7 +116,13 @@ class Worker final : public sim::Process {
  private:
   void workflow_poller(engine::TaskQueue queue, std::size_t index);
   void activity_poller(std::size_t index);
+  // Runs `task` in a fiber of its own, which gives back the workflow-task
+  // slot the caller holds for it when it ends.
+  void run_workflow_task(engine::PollWorkflowTaskQueueReply task);
   void handle_workflow_task(engine::PollWorkflowTaskQueueReply task);
+  // Reports an activity's result; with a free workflow-task slot, asks for
+  // the workflow task it schedules (eager_workflow_tasks) and runs it.
+  sim::Result<void> complete_activity(const std::string& task_token, engine::Payload result);
   void handle_query(const engine::PollWorkflowTaskQueueReply& task);
   void handle_activity_task(const engine::PollActivityTaskQueueReply& task);
   // Asks for the activities `completed`'s commands schedule that this

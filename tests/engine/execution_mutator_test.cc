@@ -321,6 +321,100 @@ TEST(ExecutionMutator, ATaskThatClosesTheRunStartsNoEagerActivity) {
   run.expect_valid();
 }
 
+// Eager workflow task: an activity's completion that schedules the run's
+// next task on the sticky queue of the worker that asks starts it in the
+// same mutation, with no task for matching and no schedule-to-start timer,
+// and its start-to-close timeout armed. Asked by a worker of another
+// queue, or when the completion schedules nothing, it changes nothing.
+TEST(ExecutionMutator, AnActivitysCompletionStartsTheNextTaskEagerlyOnlyForItsStickyWorker) {
+  const TaskQueue sticky{"q/worker-1/sticky/1", TaskQueueKind::kSticky};
+  // Runs to an activity started on the worker: its token in `token`.
+  auto run_to_activity = [&](TestRun& run, TaskToken& token) {
+    run.start_workflow_task();
+    RespondWorkflowTaskCompletedRequest request;
+    request.commands = {activity("a")};
+    request.identity = "worker-1";
+    request.sticky_task_queue = sticky;
+    request.sticky_schedule_to_start_timeout = 5s;
+    sim::Random random(1);
+    const TaskToken task_token = run.workflow_token();
+    ASSERT_TRUE(run.apply([&](ExecutionMutator& m) { return m.complete_workflow_task(task_token, request, random); }).ok());
+    token = run.start_activity(run.state().activities.begin()->first);
+  };
+
+  TestRun run;
+  TaskToken token;
+  run_to_activity(run, token);
+  bool eager = false;
+  ASSERT_TRUE(run.apply([&](ExecutionMutator& m) {
+                   sim::Result<void> done = m.complete_activity(token, "r", "worker-1");
+                   eager = m.start_workflow_task_eagerly(sticky, "eager-1", "worker-1");
+                   return done;
+                 }).ok());
+  EXPECT_TRUE(eager);
+  const WorkflowTaskInfo& task = run.state().workflow_task;
+  EXPECT_TRUE(run.state().workflow_task_started());
+  EXPECT_EQ(task.task_queue, sticky);
+  EXPECT_EQ(task.request_id, "eager-1");
+  for (const TransferTaskInfo& transfer : run.last().transfer) {
+    EXPECT_FALSE(std::holds_alternative<WorkflowTaskTransfer>(transfer.kind)) << "a task for matching";
+  }
+  std::vector<TimeoutType> timeouts;
+  for (const TimerTaskInfo& timer : run.last().timers) {
+    if (const auto* t = std::get_if<WorkflowTaskTimeoutTimer>(&timer.kind)) timeouts.push_back(t->timeout_type);
+  }
+  EXPECT_EQ(timeouts, std::vector<TimeoutType>{TimeoutType::kStartToClose});
+  std::vector<EventType> written;
+  for (const HistoryEvent& event : run.last().events) written.push_back(event.type());
+  EXPECT_EQ(written, (std::vector<EventType>{EventType::kActivityTaskStarted, EventType::kActivityTaskCompleted,
+                                             EventType::kWorkflowTaskScheduled, EventType::kWorkflowTaskStarted}));
+  // Started: a poll that finds the task anyway is refused; the eager
+  // poll's own retry gets it again.
+  const EventId scheduled = task.scheduled_event_id;
+  EXPECT_EQ(run.apply([&](ExecutionMutator& m) { return m.record_workflow_task_started(scheduled, 1, "poll", "w"); })
+                .error()
+                .code,
+            sim::ErrorCode::kNotFound);
+  EXPECT_TRUE(run.apply([&](ExecutionMutator& m) {
+                   return m.record_workflow_task_started(scheduled, 1, "eager-1", "worker-1");
+                 }).ok());
+  run.expect_valid();
+
+  // Another worker's sticky queue: the task goes through matching.
+  TestRun other;
+  run_to_activity(other, token);
+  ASSERT_TRUE(other.apply([&](ExecutionMutator& m) {
+                     sim::Result<void> done = m.complete_activity(token, "r", "worker-2");
+                     eager = m.start_workflow_task_eagerly(TaskQueue{"q/worker-2/sticky/1", TaskQueueKind::kSticky},
+                                                           "eager-2", "worker-2");
+                     return done;
+                   }).ok());
+  EXPECT_FALSE(eager);
+  EXPECT_FALSE(other.state().workflow_task_started());
+  ASSERT_EQ(other.last().transfer.size(), 1U);
+  EXPECT_TRUE(std::holds_alternative<WorkflowTaskTransfer>(other.last().transfer.front().kind));
+  ASSERT_NE(other.last_timer<WorkflowTaskTimeoutTimer>(), nullptr);
+  EXPECT_EQ(std::get<WorkflowTaskTimeoutTimer>(other.last_timer<WorkflowTaskTimeoutTimer>()->kind).timeout_type,
+            TimeoutType::kScheduleToStart);
+  other.expect_valid();
+
+  // A completion while a task is started schedules nothing (it is
+  // buffered): nothing to start.
+  TestRun busy;
+  run_to_activity(busy, token);
+  ASSERT_TRUE(busy.apply([](ExecutionMutator& m) { return m.signal("go", "x", "client", "sig-1"); }).ok());
+  busy.start_workflow_task();
+  ASSERT_TRUE(busy.apply([&](ExecutionMutator& m) {
+                    sim::Result<void> done = m.complete_activity(token, "r", "worker-1");
+                    eager = m.start_workflow_task_eagerly(sticky, "eager-3", "worker-1");
+                    return done;
+                  }).ok());
+  EXPECT_FALSE(eager);
+  EXPECT_EQ(busy.state().workflow_task.request_id, "poll");
+  EXPECT_EQ(busy.state().buffered_events.size(), 2U);
+  busy.expect_valid();
+}
+
 // Fires `timer` at `state` through a mutator, as a shard's timer task does.
 Mutation fire(MutableState state, const TimerTaskInfo& timer, sim::TimePoint now, const ServerLimits& limits) {
   sim::Random run_ids(3);

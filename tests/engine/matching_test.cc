@@ -64,19 +64,20 @@ MatchingTask task_of(const std::string& token_bytes) {
   return MatchingTask{token.kind, token.execution, token.scheduled_event_id, token.attempt};
 }
 
-// History, as far as matching sees it: records starts, refuses stale and
-// already-started tasks, and fails on demand. A real implementation of the
-// contract in matching.h, not a mock.
+// History, as far as matching sees it: records starts, answers a poll that
+// started a task the same again (while the task is not stale), refuses
+// stale and already-started tasks, and fails on demand. A real
+// implementation of the contract in matching.h, not a mock.
 struct FakeHistory {
   sim::Duration latency{0};
   std::set<MatchingTask> stale;
   std::deque<ErrorCode> failures;  // The next starts fail with these, in order.
-  std::set<MatchingTask> started;
+  std::map<MatchingTask, std::pair<std::string, EventId>> started;  // Task -> (poll id, started event id).
   std::vector<MatchingTask> start_calls;
   std::int64_t next_started_event_id = 3;
 
   template <typename Reply>
-  sim::Result<Reply> start(const MatchingTask& task) {
+  sim::Result<Reply> start(const MatchingTask& task, const std::string& poll_request_id) {
     start_calls.push_back(task);
     if (latency.count() > 0) sim::this_fiber::sleep_for(latency);
     if (!failures.empty()) {
@@ -85,12 +86,15 @@ struct FakeHistory {
       return sim::Error{code, "injected"};
     }
     if (stale.contains(task)) return sim::Error{ErrorCode::kNotFound, "NotFound: stale task"};
-    if (started.contains(task)) return sim::Error{ErrorCode::kAlreadyExists, "already started"};
-    started.insert(task);
+    auto it = started.find(task);
+    if (it != started.end() && (poll_request_id.empty() || it->second.first != poll_request_id)) {
+      return sim::Error{ErrorCode::kAlreadyExists, "already started"};
+    }
+    if (it == started.end()) it = started.emplace(task, std::pair{poll_request_id, next_started_event_id++}).first;
     Reply reply;
     reply.execution = task.execution;
     reply.attempt = task.attempt;
-    reply.task_token = token_for(task, next_started_event_id++);
+    reply.task_token = token_for(task, it->second.second);
     return reply;
   }
 
@@ -107,11 +111,11 @@ std::unique_ptr<Matching> make_matching(FakeHistory& history, MatchingOptions op
                                         std::uint32_t incarnation = 1) {
   return std::make_unique<Matching>(
       options, "server-0", incarnation,
-      [&history](const MatchingTask& task, const PollWorkflowTaskQueueRequest&) {
-        return history.start<PollWorkflowTaskQueueReply>(task);
+      [&history](const MatchingTask& task, const PollWorkflowTaskQueueRequest& request) {
+        return history.start<PollWorkflowTaskQueueReply>(task, request.poll_request_id);
       },
-      [&history](const MatchingTask& task, const PollActivityTaskQueueRequest&) {
-        return history.start<PollActivityTaskQueueReply>(task);
+      [&history](const MatchingTask& task, const PollActivityTaskQueueRequest& request) {
+        return history.start<PollActivityTaskQueueReply>(task, request.poll_request_id);
       },
       [&history](const PendingQuery& query, const PollWorkflowTaskQueueRequest&) {
         return history.build_query(query);
@@ -454,11 +458,11 @@ TEST_F(MatchingTest, AQueryTimesOutWhetherOrNotAWorkerTookIt) {
 TEST_F(MatchingTest, AFailedQueryBuildFailsTheQueryAndThePollGoesOn) {
   matching = std::make_unique<Matching>(
       MatchingOptions{}, "server-0", 1,
-      [this](const MatchingTask& task, const PollWorkflowTaskQueueRequest&) {
-        return history.start<PollWorkflowTaskQueueReply>(task);
+      [this](const MatchingTask& task, const PollWorkflowTaskQueueRequest& request) {
+        return history.start<PollWorkflowTaskQueueReply>(task, request.poll_request_id);
       },
-      [this](const MatchingTask& task, const PollActivityTaskQueueRequest&) {
-        return history.start<PollActivityTaskQueueReply>(task);
+      [this](const MatchingTask& task, const PollActivityTaskQueueRequest& request) {
+        return history.start<PollActivityTaskQueueReply>(task, request.poll_request_id);
       },
       [](const PendingQuery&, const PollWorkflowTaskQueueRequest&) -> sim::Result<PollWorkflowTaskQueueReply> {
         return sim::Error{ErrorCode::kNotFound, "NotFound: no such workflow"};
@@ -545,8 +549,36 @@ TEST_F(MatchingTest, ARetriedOrDuplicatedPollGetsTheSameReply) {
   EXPECT_EQ(original.workflow_id(), "wf-1");
   EXPECT_EQ(fresh.workflow_id(), "wf-2");
   EXPECT_EQ(duplicate.at, start + 1s);
-  EXPECT_EQ(history.start_calls.size(), 2U) << "one start per task";
+  // One start per task, and history asked again for each replay: the
+  // task must still be the one that poll started.
+  EXPECT_EQ(history.start_calls.size(), 4U);
+  EXPECT_EQ(history.started.size(), 2U);
   EXPECT_EQ(matching->stats().polls_replayed, 2U);
+  EXPECT_EQ(matching->stats().polls_replayed_stale, 0U);
+}
+
+// A retry that comes after the task moved on (it timed out in history and
+// was retried: a new attempt) gets nothing, not the dead attempt: the
+// worker would run it, with its side effects, beside the live one.
+TEST_F(MatchingTest, ARetriedPollWhoseTaskMovedOnGetsNothing) {
+  PollOutcome original, retry, next;
+  poll_from(worker_a, original, 0s, 60s, "orders", "poll-1");
+  add_at(1s, make_task(1));
+  sim.spawn(server, "history", [this] {
+    sim::this_fiber::sleep_for(2s);
+    history.stale.insert(make_task(1));  // Attempt 1 timed out: attempt 2 is scheduled.
+    EXPECT_TRUE(matching->add_task(orders, make_task(1, Kind::kWorkflow, 2)).ok());
+  });
+  poll_from(worker_a, retry, 3s, 0s, "orders", "poll-1");  // The reply was lost; a late retry.
+  poll_from(worker_a, next, 4s, 60s, "orders", "poll-2");
+  sim.run();
+  ASSERT_TRUE(original.has_task());
+  ASSERT_TRUE(retry.result.has_value() && retry.result->ok());
+  EXPECT_FALSE(retry.result->value().has_task) << "a retry was handed an attempt that moved on";
+  ASSERT_TRUE(next.has_task());
+  EXPECT_EQ(token_of(next.result->value().task_token).attempt, 2);
+  EXPECT_EQ(matching->stats().polls_replayed, 1U);
+  EXPECT_EQ(matching->stats().polls_replayed_stale, 1U);
 }
 
 // --- Property ---------------------------------------------------------------------

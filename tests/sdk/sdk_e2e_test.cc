@@ -385,6 +385,66 @@ TEST(SdkEndToEnd, EagerActivitiesRunFromTheWorkflowTasksCompletionWithTheirInput
 }
 
 
+struct EagerTasksRun {
+  std::optional<std::int64_t> total;
+  std::vector<engine::EventType> types;
+  std::uint64_t workflow_tasks = 0;
+  std::uint64_t eager_workflow_tasks = 0;
+  std::uint64_t messages = 0;
+  bool replays = false;
+};
+
+// Runs input_lengths once on one server and one worker, with eager
+// workflow tasks on or off, and keeps the history it wrote.
+EagerTasksRun run_with_eager_workflow_tasks(bool eager) {
+  Registry registry;
+  registry.workflow("input_lengths", input_lengths)
+      .activity("length", [](ActivityContext&, const std::string& input) { return static_cast<std::int64_t>(input.size()); });
+  worker::WorkerOptions worker_options;
+  worker_options.eager_workflow_tasks = eager;
+  SdkCluster cluster(registry, {.seed = 7, .servers = 1, .worker = worker_options});
+  EagerTasksRun out;
+  cluster.on_client([&](sim::Env& env, TestClient& client) {
+    sim::Result<std::string> run_id = SdkCluster::start(client, env, "eager-1", "input_lengths", to_payload(std::int64_t{30}));
+    if (!run_id.ok()) return;
+    auto closed = client.wait_result({"eager-1", run_id.value()}, env.sim().deadline_after(30min));
+    if (closed.ok() && closed.value().status == engine::WorkflowStatus::kCompleted) {
+      out.total = from_payload<std::int64_t>(closed.value().close_event->as<engine::WorkflowExecutionCompleted>()->result);
+    }
+    auto history = client.history({"eager-1", run_id.value()}, env.sim().deadline_after(1min));
+    if (history.ok()) {
+      for (const engine::HistoryEvent& event : history.value().events) out.types.push_back(event.type());
+      out.replays = Replayer(registry).replay(history.value().events, "eager-1", run_id.value()).ok;
+    }
+    env.sim().stop();
+  });
+  cluster.world.run_for(1h);
+  out.messages = cluster.world.network().stats().delivered;
+  if (const worker::Worker* worker = cluster.worker(0)) {
+    out.workflow_tasks = worker->stats().workflow_tasks;
+    out.eager_workflow_tasks = worker->stats().eager_workflow_tasks;
+  }
+  return out;
+}
+
+// Eager workflow tasks: each activity's completion hands the workflow task
+// it schedules straight back to its sticky worker. The history is the one
+// matching would have produced, event for event, and replays; it only
+// takes fewer messages.
+TEST(SdkEndToEnd, AnActivitysCompletionHandsTheNextWorkflowTaskBackToItsStickyWorker) {
+  const EagerTasksRun eager = run_with_eager_workflow_tasks(true);
+  const EagerTasksRun polled = run_with_eager_workflow_tasks(false);
+  ASSERT_EQ(eager.total, std::optional<std::int64_t>{60});
+  ASSERT_EQ(polled.total, std::optional<std::int64_t>{60});
+  EXPECT_EQ(eager.workflow_tasks, 4U);
+  EXPECT_EQ(polled.workflow_tasks, 4U);
+  EXPECT_EQ(eager.eager_workflow_tasks, 3U) << "one per activity's completion";
+  EXPECT_EQ(polled.eager_workflow_tasks, 0U);
+  EXPECT_EQ(eager.types, polled.types);
+  EXPECT_TRUE(eager.replays);
+  EXPECT_LT(eager.messages, polled.messages);
+}
+
 // A history larger than one message may carry (9 inputs of 1.9 MB: 17 MB
 // against the network's 16 MiB) reaches a worker that replays it whole at
 // every task: the store reads it, and history hands it over, in pages of

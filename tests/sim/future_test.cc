@@ -202,6 +202,30 @@ TEST_F(FutureTest, ChannelIsFifoAndBounded) {
   });
 }
 
+// try_receive never waits, and never takes an item from a receiver that
+// was waiting for one first.
+TEST_F(FutureTest, ChannelTryReceiveTakesOnlyWhatNobodyWaitsFor) {
+  auto channel = std::make_shared<Channel<int>>(4);
+  std::vector<std::string> got;
+  sim.spawn(node, "taker", [channel, &got] {
+    EXPECT_FALSE(channel->try_receive().has_value()) << "an empty channel gave an item";
+    EXPECT_TRUE(channel->try_send(1));
+    std::optional<int> item = channel->try_receive();
+    ASSERT_TRUE(item.has_value());
+    got.push_back("taker=" + std::to_string(*item));
+    this_fiber::sleep_for(2s);  // A receiver waits now.
+    EXPECT_TRUE(channel->try_send(2));
+    EXPECT_FALSE(channel->try_receive().has_value()) << "took the item a waiting receiver was woken for";
+  });
+  sim.spawn(node, "receiver", [channel, &got] {
+    this_fiber::sleep_for(1s);
+    Result<int> item = channel->receive();
+    got.push_back(item.ok() ? "receiver=" + std::to_string(item.value()) : "receiver failed");
+  });
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(got, (std::vector<std::string>{"taker=1", "receiver=2"}));
+}
+
 TEST_F(FutureTest, ChannelWakesReceiversInArrivalOrder) {
   auto channel = std::make_shared<Channel<int>>(8);
   std::vector<std::string> got;
