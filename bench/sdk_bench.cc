@@ -76,6 +76,7 @@
 #include "engine/sdk/replayer.h"
 #include "engine/sdk/workflow_run.h"
 #include "engine/server/server_node.h"
+#include "engine/store/store_service.h"
 #include "engine/testing/sdk_cluster.h"
 #include "engine/testing/test_client.h"
 
@@ -313,6 +314,11 @@ void workflow_end_to_end(benchmark::State& state, int servers, std::uint64_t bat
   double first_batch_wall_seconds = 0;
   double last_batch_wall_seconds = 0;
   const std::uint64_t messages_before = world.network().stats().delivered;
+  auto store_stats = [&] {
+    auto* store = dynamic_cast<engine::store::StoreService*>(world.sim().process(cluster.store));
+    return store != nullptr ? store->stats() : engine::store::StoreServiceStats{};
+  };
+  const engine::store::StoreServiceStats store_before = store_stats();
   const std::uint64_t allocations_before = bench::allocations();
   while (state.KeepRunningBatch(static_cast<benchmark::IterationCount>(batch))) {
     const auto wall_start = std::chrono::steady_clock::now();
@@ -353,6 +359,11 @@ void workflow_end_to_end(benchmark::State& state, int servers, std::uint64_t bat
   state.counters["last_batch_wall_ms"] = last_batch_wall_seconds * 1e3;
   const double delivered = static_cast<double>(world.network().stats().delivered - messages_before);
   state.counters["messages_per_workflow"] = delivered / workflows;
+  // What the store did per workflow (a store restart would reset these).
+  const engine::store::StoreServiceStats store_after = store_stats();
+  state.counters["store_writes_per_workflow"] = static_cast<double>(store_after.writes - store_before.writes) / workflows;
+  state.counters["store_reads_per_workflow"] = static_cast<double>(store_after.reads - store_before.reads) / workflows;
+  state.counters["store_batches_per_workflow"] = static_cast<double>(store_after.batches - store_before.batches) / workflows;
   if (bench::counting_allocations()) {
     state.counters["allocs_per_workflow"] = static_cast<double>(bench::allocations() - allocations_before) / workflows;
   }

@@ -119,6 +119,16 @@ class RpcServer {
     DURO_ASSERT_MSG(inserted, "method registered twice");
   }
 
+  // A handler of the encoded request, which appends the encoded reply to
+  // `reply`: for a node that passes a request on without reading all of it
+  // (a frontend forwarding to history). It must check what it reads.
+  using RawHandler = std::function<Result<void>(std::string_view payload, std::string& reply)>;
+  void handle_raw(std::string method, RawHandler handler) {
+    DURO_ASSERT_MSG(!started_, "handle_raw() after start()");
+    DURO_ASSERT(!method.empty());
+    DURO_ASSERT_MSG(handlers_.emplace(std::move(method), std::move(handler)).second, "method registered twice");
+  }
+
   // Starts the receive loop (a daemon fiber on the node).
   void start();
 
@@ -129,9 +139,9 @@ class RpcServer {
   Result<std::string> call_direct(std::string_view method, std::string_view payload, Duration timeout);
 
  private:
-  // Decodes the request in `payload`, runs the handler, and on success
-  // appends the encoded reply to `reply` (which holds the reply's header).
-  using RawHandler = std::function<Result<void>(std::string_view payload, std::string& reply)>;
+  // Each method's handler: decodes the request in `payload`, runs, and on
+  // success appends the encoded reply to `reply` (which holds the reply's
+  // header).
   using Handlers = std::map<std::string, RawHandler, std::less<>>;
 
   // One running handler, counted in `running_` for as long as it lives.

@@ -27,11 +27,24 @@ sim::Result<Response> Frontend::to_history(const std::string& workflow_id, const
   return router_.history<Response>(workflow_id, method, request, deadline());
 }
 
-template <typename Response, typename Request>
-sim::Result<Response> Frontend::by_token(const std::string& token_bytes, const char* method, const Request& request) {
-  sim::Result<TaskToken> token = sim::decode<TaskToken>(token_bytes);
-  if (!token.ok()) return Error{ErrorCode::kInvalidArgument, "BadRequest: malformed task token"};
-  return to_history<Response>(token.value().execution.workflow_id, method, request);
+std::string_view leading_task_token(std::string_view payload) {
+  sim::Decoder decoder(payload);
+  std::string_view token;
+  if (!decoder.read_bytes(token)) return {};
+  return token;
+}
+
+void Frontend::forward_by_token(sim::RpcServer& server, const char* method, const char* history_method) {
+  server.handle_raw(method, [this, history_method](std::string_view payload, std::string& reply) -> sim::Result<void> {
+    sim::Result<TaskToken> token = sim::decode<TaskToken>(leading_task_token(payload));
+    if (!token.ok()) return Error{ErrorCode::kInvalidArgument, "BadRequest: malformed task token"};
+    const std::string& workflow_id = token.value().execution.workflow_id;
+    if (workflow_id.empty()) return Error{ErrorCode::kInvalidArgument, "BadRequest: workflow id is empty"};
+    sim::Result<std::string> answer = router_.history_bytes(workflow_id, history_method, payload, deadline());
+    if (!answer.ok()) return answer.error();
+    reply += answer.value();
+    return {};
+  });
 }
 
 void Frontend::register_methods(sim::RpcServer& server) {
@@ -104,13 +117,8 @@ void Frontend::register_methods(sim::RpcServer& server) {
             request.task_queue, kMatchingPollActivity, poll,
             env_.sim().deadline_after(options_.long_poll_wait + options_.rpc_timeout), false);
       });
-  server.handle<RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedReply>(
-      kRespondWorkflowTaskCompleted, [this](const auto& request) {
-        return by_token<RespondWorkflowTaskCompletedReply>(request.task_token, kHistoryCompleteWorkflowTask, request);
-      });
-  server.handle<RespondWorkflowTaskFailedRequest, Ack>(kRespondWorkflowTaskFailed, [this](const auto& request) {
-    return by_token<Ack>(request.task_token, kHistoryFailWorkflowTask, request);
-  });
+  forward_by_token(server, kRespondWorkflowTaskCompleted, kHistoryCompleteWorkflowTask);
+  forward_by_token(server, kRespondWorkflowTaskFailed, kHistoryFailWorkflowTask);
   server.handle<RespondQueryTaskCompletedRequest, Ack>(
       kRespondQueryTaskCompleted, [this](const RespondQueryTaskCompletedRequest& request) -> sim::Result<Ack> {
         sim::Result<TaskToken> token = sim::decode<TaskToken>(request.task_token);
@@ -121,20 +129,10 @@ void Frontend::register_methods(sim::RpcServer& server) {
                                  AnswerQueryRequest{token.value(), QueryWorkflowReply{request.result, request.failure}},
                                  deadline());
       });
-  server.handle<RecordActivityTaskHeartbeatRequest, RecordActivityTaskHeartbeatReply>(
-      kRecordActivityTaskHeartbeat, [this](const auto& request) {
-        return by_token<RecordActivityTaskHeartbeatReply>(request.task_token, kHistoryHeartbeat, request);
-      });
-  server.handle<RespondActivityTaskCompletedRequest, RespondActivityTaskCompletedReply>(
-      kRespondActivityTaskCompleted, [this](const auto& request) {
-        return by_token<RespondActivityTaskCompletedReply>(request.task_token, kHistoryCompleteActivity, request);
-      });
-  server.handle<RespondActivityTaskFailedRequest, Ack>(kRespondActivityTaskFailed, [this](const auto& request) {
-    return by_token<Ack>(request.task_token, kHistoryFailActivity, request);
-  });
-  server.handle<RespondActivityTaskCanceledRequest, Ack>(kRespondActivityTaskCanceled, [this](const auto& request) {
-    return by_token<Ack>(request.task_token, kHistoryCancelActivity, request);
-  });
+  forward_by_token(server, kRecordActivityTaskHeartbeat, kHistoryHeartbeat);
+  forward_by_token(server, kRespondActivityTaskCompleted, kHistoryCompleteActivity);
+  forward_by_token(server, kRespondActivityTaskFailed, kHistoryFailActivity);
+  forward_by_token(server, kRespondActivityTaskCanceled, kHistoryCancelActivity);
 }
 
 }  // namespace duro::engine

@@ -40,7 +40,7 @@ std::string Router::shard_owner(std::uint32_t shard) const { return membership_.
 sim::Endpoint Router::store_endpoint() const { return sim::Endpoint{options_.store_address, store::kStorePort}; }
 
 sim::Result<std::string> Router::call_node(std::string_view node_name, std::string_view method,
-                                           const std::string& payload, sim::TimePoint deadline) {
+                                           std::string_view payload, sim::TimePoint deadline) {
   const std::optional<std::string> address_text = membership_.address_of(node_name);
   if (!address_text) return sim::Error{sim::ErrorCode::kUnavailable, "node " + std::string(node_name) + " is not live"};
   const std::optional<sim::Address> address = sim::parse_address(*address_text);
@@ -50,7 +50,7 @@ sim::Result<std::string> Router::call_node(std::string_view node_name, std::stri
   return rpc_.call_raw(sim::Endpoint{*address, kFrontendPort}, method, payload, deadline - now);
 }
 
-sim::Result<std::string> Router::call(const std::string& key, std::string_view method, const std::string& payload,
+sim::Result<std::string> Router::call(const std::string& key, std::string_view method, std::string_view payload,
                                       sim::TimePoint deadline, bool retry, sim::Duration try_timeout) {
   if (try_timeout <= sim::Duration{0}) try_timeout = options_.rpc_timeout;
   sim::Duration backoff = kBackoffInitial;

@@ -49,6 +49,12 @@ class Router {
     return decoded<Response>(
         call(shard_key(shard_for(workflow_id)), method, sim::encode(request), deadline, retry, try_timeout));
   }
+  // As history(), with the request and the reply encoded: for a frontend
+  // that forwards a request as it came.
+  sim::Result<std::string> history_bytes(std::string_view workflow_id, std::string_view method, std::string_view payload,
+                                         sim::TimePoint deadline) {
+    return call(shard_key(shard_for(workflow_id)), method, payload, deadline, true, {});
+  }
   // Calls `method` on the owner of the task queue.
   template <typename Response, typename Request>
   sim::Result<Response> matching(const TaskQueue& task_queue, std::string_view method, const Request& request,
@@ -75,9 +81,9 @@ class Router {
     if (!bytes.ok()) return bytes.error();
     return sim::decode<Response>(bytes.value());
   }
-  sim::Result<std::string> call(const std::string& key, std::string_view method, const std::string& payload,
+  sim::Result<std::string> call(const std::string& key, std::string_view method, std::string_view payload,
                                 sim::TimePoint deadline, bool retry, sim::Duration try_timeout);
-  sim::Result<std::string> call_node(std::string_view node_name, std::string_view method, const std::string& payload,
+  sim::Result<std::string> call_node(std::string_view node_name, std::string_view method, std::string_view payload,
                                      sim::TimePoint deadline);
 
   sim::Env& env_;

@@ -31,6 +31,13 @@ void encode_mutation(std::string& output, const StoreMutation& mutation) {
   std::visit([&](const auto& request) { encoder.write(request); }, mutation);
 }
 
+void encode_mutation(std::string& output, const StoreMutation& mutation, std::string_view encoded) {
+  DURO_ASSERT(!encoded.empty());
+  sim::Encoder encoder(output);
+  encoder.write_varint32(static_cast<std::uint32_t>(mutation_kind(mutation)));
+  encoder.write_raw(encoded);
+}
+
 bool decode_mutation(sim::Decoder& decoder, StoreMutation& mutation) {
   const std::size_t offset = decoder.offset_bytes();
   std::uint32_t kind = 0;

@@ -36,6 +36,10 @@ const std::string& mutation_request_id(const StoreMutation& mutation) noexcept;
 
 // Appends the record of `mutation` to `output`.
 void encode_mutation(std::string& output, const StoreMutation& mutation);
+// The same record, from `encoded`: bytes the request of `mutation` decoded
+// from whole (as received), so that a store need not encode again what it
+// was sent. A record decodes to the same mutation either way.
+void encode_mutation(std::string& output, const StoreMutation& mutation, std::string_view encoded);
 
 // Reads one record. False (and the decoder failed, naming the byte) on
 // anything but a whole, valid record: an unknown kind included.

@@ -72,7 +72,7 @@ sim::Result<void> StoreService::check_serving() const {
 
 // --- Writes ----------------------------------------------------------------------
 
-sim::Result<Outcome> StoreService::submit(StoreMutation mutation) {
+sim::Result<Outcome> StoreService::submit(StoreMutation mutation, std::string_view encoded) {
   if (sim::Result<void> serving = check_serving(); !serving.ok()) return serving.error();
   Outcome outcome = evaluate(pending_, mutation);
   const bool logged = outcome.applies();
@@ -90,7 +90,11 @@ sim::Result<Outcome> StoreService::submit(StoreMutation mutation) {
   if (logged) {
     entry.sequence = next_sequence_++;
     pending_.add(mutation, outcome, entry.sequence);
-    encode_mutation(entry.record, mutation);
+    if (encoded.empty()) {
+      encode_mutation(entry.record, mutation);
+    } else {
+      encode_mutation(entry.record, mutation, encoded);
+    }
     entry.mutation = std::move(mutation);
     stats_.writes++;
   }
@@ -237,10 +241,14 @@ void StoreService::register_methods() {
         return outcome.value().update_shard_reply();
       });
   // Mutations move into the queue: a write carries the run's whole state.
-  server.handle<WriteRequest, WriteReply>(kWriteMethod, [this](WriteRequest&& request) -> sim::Result<WriteReply> {
-    sim::Result<Outcome> outcome = submit(std::move(request));
+  // Its bytes, as received, are its log record: not encoded again.
+  server.handle_raw(kWriteMethod, [this](std::string_view payload, std::string& reply) -> sim::Result<void> {
+    sim::Result<WriteRequest> request = sim::decode<WriteRequest>(payload);
+    if (!request.ok()) return request.error();
+    sim::Result<Outcome> outcome = submit(std::move(request).value(), payload);
     if (!outcome.ok()) return outcome.error();
-    return outcome.value().write_reply();
+    sim::encode_append(reply, outcome.value().write_reply());
+    return {};
   });
   server.handle<RenewShardsRequest, WriteReply>(
       kRenewShardsMethod, [this](RenewShardsRequest&& request) -> sim::Result<WriteReply> {

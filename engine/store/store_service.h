@@ -135,7 +135,10 @@ class StoreService final : public sim::Process {
 
   void boot();
   void register_methods();
-  sim::Result<Outcome> submit(StoreMutation mutation);
+  // Judges `mutation` and, if it applies, queues it for the next batch and
+  // waits for that batch's fsync. `encoded`: the request's bytes as
+  // received, if the caller has them, logged as they are.
+  sim::Result<Outcome> submit(StoreMutation mutation, std::string_view encoded = {});
   void commit_loop();
   void commit_batch();
   [[noreturn]] void restart_self(std::string why);

@@ -44,8 +44,11 @@ class TestClient {
 
   std::uint64_t retries() const noexcept { return caller_.stats().retries; }
 
- private:
+  // Sends `payload` as it is (a test's malformed request) and returns the
+  // reply's bytes.
   sim::Result<std::string> call_raw(std::string_view method, const std::string& payload, sim::TimePoint deadline);
+
+ private:
 
   sim::Env& env_;
   sdk::FrontendCaller caller_;

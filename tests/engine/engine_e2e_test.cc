@@ -4,10 +4,12 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/history/history_validator.h"
+#include "engine/server/frontend.h"
 #include "engine/server/server_node.h"
 #include "engine/store/store_service.h"
 #include "engine/testing/raw_worker.h"
@@ -185,6 +187,47 @@ TEST(EngineEndToEnd, ANewIdStartsInOneStoreCallAndAKnownIdKeepsTheStartRules) {
   EXPECT_EQ(before_restart.start_conflicts, 0U);
   EXPECT_EQ(after_restart.brand_new_starts, 0U);
   EXPECT_EQ(after_restart.start_conflicts, 1U);
+}
+
+// The frontend forwards a worker's response by the task token it leads
+// with, reading nothing else: every such request must lead with it.
+TEST(Frontend, EveryResponseForwardedByTokenLeadsWithItsTaskToken) {
+  const std::string token = sim::encode(TaskToken{TaskToken::Kind::kActivity, {"wf", "run"}, 5, 0, 1, {}, {}});
+  EXPECT_EQ(leading_task_token(sim::encode(RespondWorkflowTaskCompletedRequest{token, {}, "w", {}, {}, {}, {}, {}})), token);
+  EXPECT_EQ(leading_task_token(sim::encode(RespondWorkflowTaskFailedRequest{token, {}, {}, "w"})), token);
+  EXPECT_EQ(leading_task_token(sim::encode(RecordActivityTaskHeartbeatRequest{token, "d", "w"})), token);
+  EXPECT_EQ(leading_task_token(sim::encode(RespondActivityTaskCompletedRequest{token, "r", "w", {}, {}})), token);
+  EXPECT_EQ(leading_task_token(sim::encode(RespondActivityTaskFailedRequest{token, {}, "w", {}})), token);
+  EXPECT_EQ(leading_task_token(sim::encode(RespondActivityTaskCanceledRequest{token, {}, "w"})), token);
+  EXPECT_EQ(leading_task_token(""), "");
+  EXPECT_EQ(leading_task_token(std::string(1, '\x7f')), "") << "a length past the end";
+}
+
+// What the frontend forwards unread, history still checks: a bad token is
+// refused at the frontend, a request whose rest does not decode by
+// history, and neither reaches a run.
+TEST(Frontend, AForwardedResponseThatDoesNotDecodeIsRefused) {
+  Cluster cluster(5, /*server_count=*/1);
+  std::optional<sim::Result<std::string>> bad_token;
+  std::optional<sim::Result<std::string>> bad_rest;
+  sim::Env& env = cluster.world.env(cluster.client);
+  env.spawn("client", [&] {
+    TestClient client(env, cluster.addresses, 7500);
+    env.sleep_for(5s);  // The server takes every shard.
+    bad_token = client.call_raw(method::kRespondActivityTaskCompleted,
+                                sim::encode(RespondActivityTaskCompletedRequest{"not a token", "r", "w", {}, {}}),
+                                env.sim().deadline_after(30s));
+    std::string truncated = sim::encode(RespondActivityTaskCompletedRequest{
+        sim::encode(TaskToken{TaskToken::Kind::kActivity, {"wf", "run"}, 5, 0, 1, {}, {}}), "result", "w", {}, {}});
+    truncated.resize(truncated.size() - 3);
+    bad_rest = client.call_raw(method::kRespondActivityTaskCompleted, truncated, env.sim().deadline_after(30s));
+  });
+  cluster.world.run_for(2min);
+  ASSERT_TRUE(bad_token.has_value() && bad_rest.has_value());
+  ASSERT_FALSE(bad_token->ok());
+  EXPECT_EQ(bad_token->error().code, sim::ErrorCode::kInvalidArgument) << bad_token->error().message;
+  ASSERT_FALSE(bad_rest->ok());
+  EXPECT_EQ(bad_rest->error().code, sim::ErrorCode::kDecode) << bad_rest->error().message;
 }
 
 }  // namespace

@@ -168,6 +168,23 @@ TEST_F(StoreStateTest, RenewingShardsTogetherIsAllOrNothingAndFencedByEachRangeI
   EXPECT_EQ(restored.value().remembered("renew-a")->kind, MutationKind::kRenewShards);
 }
 
+// A store logs a write as the bytes it received: the record is the one it
+// would have encoded itself, and decodes to the same write.
+TEST_F(StoreStateTest, AWriteLoggedAsReceivedIsTheRecordEncodedFromIt) {
+  const WriteRequest write = write_request("w1", 1, 1, {run_write("wf", "r1", 0, 1, 3), run_write("wf", "r2", 0, 1, 2)});
+  std::string encoded_here;
+  encode_mutation(encoded_here, write);
+  std::string as_received;
+  encode_mutation(as_received, write, sim::encode(write));
+  EXPECT_EQ(as_received, encoded_here);
+  sim::Decoder decoder(as_received);
+  StoreMutation decoded;
+  ASSERT_TRUE(decode_mutation(decoder, decoded));
+  EXPECT_EQ(decoder.remaining_bytes(), 0U);
+  EXPECT_EQ(std::get<WriteRequest>(decoded).executions.size(), 2U);
+  EXPECT_EQ(std::get<WriteRequest>(decoded).request_id, "w1");
+}
+
 TEST_F(StoreStateTest, WritesAreFencedByTheShardsRangeId) {
   ASSERT_TRUE(state.apply(write_request("w1", 1, 1, {run_write("wf", "r1", 0, 1, 3)})).applies());
   ASSERT_TRUE(state.apply(take_shard(1, 1, "take-2", "server-1")).applies());
