@@ -200,7 +200,7 @@ void Shard::unlock(const std::string& workflow_id) {
   if (--it->second.users == 0) locks_.erase(it);
 }
 
-Shard::SnapshotPtr Shard::remember(store::ExecutionKey key, Snapshot snapshot, store::HistoryBatch* appended) {
+Shard::SnapshotPtr Shard::remember(store::ExecutionKey key, Snapshot&& snapshot, store::HistoryBatch* appended) {
   auto entry = cache_.find(key);
   if (entry == cache_.end()) {
     if (cache_.size() >= context_.options->cached_runs_max) {

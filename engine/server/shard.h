@@ -181,7 +181,7 @@ class Shard : public std::enable_shared_from_this<Shard> {
   std::int64_t next_task_id();
   // Caches `snapshot` as the run's state, and returns it; `appended`, if
   // given, is the history batch the write of it appended (moved from).
-  SnapshotPtr remember(store::ExecutionKey key, Snapshot snapshot, store::HistoryBatch* appended = nullptr);
+  SnapshotPtr remember(store::ExecutionKey key, Snapshot&& snapshot, store::HistoryBatch* appended = nullptr);
   void forget(const WorkflowExecution& execution);
   void notify_closed(const WorkflowExecution& execution);
 
