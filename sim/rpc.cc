@@ -109,8 +109,9 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
             [this, token = RunningToken(&running_), handler, request = std::string(payload),
              promise = std::move(promise)]() mutable {
               const TraceSlice slice(network_.sim(), [&] { return "rpc " + handler->first; });
-              EncodeScratch scratch;
-              std::string& encoded = scratch.buffer();
+              // A plain string, not a scratch lease: the handler may wait,
+              // and encodes its reply only when it is done.
+              std::string encoded;
               Result<void> result = handler->second(request, encoded);
               if (!result.ok()) {
                 if (result.error().code == ErrorCode::kDecode) stats_.undecodable++;
@@ -118,7 +119,7 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
               } else if (encoded.size() > network_.options().payload_bytes_max) {
                 promise.set_error(Error{ErrorCode::kInvalidArgument, "reply too large to send"});
               } else {
-                promise.set_value(std::string(encoded));
+                promise.set_value(std::move(encoded));
               }
             },
             {.digest = payload_digest(payload) ^ payload_digest(method)});
@@ -164,10 +165,10 @@ void RpcServer::serve(Endpoint caller, std::uint64_t id, Handlers::const_iterato
                       std::size_t payload_offset) {
   DURO_ASSERT(payload_offset <= frame.size());
   const TraceSlice slice(network_.sim(), [&] { return "rpc " + handler->first; });
-  // The reply is encoded after its header in a reused buffer, then copied
-  // out once at its size.
-  EncodeScratch scratch;
-  std::string& reply = scratch.buffer();
+  // The reply's header, to which the handler appends the reply once it is
+  // done (handle() encodes it in a scratch buffer then, and copies it here
+  // at its size). Not a scratch lease itself: the handler may wait.
+  std::string reply;
   append_rpc_header(reply, RpcHeader{.kind = RpcHeader::kResponse, .id = id});
   Result<void> result = handler->second(std::string_view(frame).substr(payload_offset), reply);
   if (!result.ok()) {
@@ -175,7 +176,7 @@ void RpcServer::serve(Endpoint caller, std::uint64_t id, Handlers::const_iterato
     reply_error(caller, id, result.error());
     return;
   }
-  send_reply(caller, id, std::string(reply));
+  send_reply(caller, id, std::move(reply));
 }
 
 void RpcServer::reply_error(Endpoint caller, std::uint64_t id, const Error& error) {

@@ -112,7 +112,15 @@ class RpcServer {
                        if (!request.ok()) return request.error();
                        Result<Response> response = handler(std::move(request.value()));
                        if (!response.ok()) return response.error();
-                       encode_append(reply, response.value());
+                       // Encoded in a scratch buffer leased only now, after
+                       // the handler (which may wait) is done: a lease held
+                       // across the wait is one fewer buffer for everyone
+                       // else, and 1,000 waiting handlers emptied the pool.
+                       EncodeScratch scratch;
+                       std::string& encoded = scratch.buffer();
+                       encoded.append(reply);
+                       encode_append(encoded, response.value());
+                       reply.assign(encoded);
                        return {};
                      })
             .second;
@@ -121,7 +129,8 @@ class RpcServer {
 
   // A handler of the encoded request, which appends the encoded reply to
   // `reply`: for a node that passes a request on without reading all of it
-  // (a frontend forwarding to history). It must check what it reads.
+  // (a frontend forwarding to history). It must check what it reads. It
+  // must not hold an EncodeScratch while it waits (see handle()).
   using RawHandler = std::function<Result<void>(std::string_view payload, std::string& reply)>;
   void handle_raw(std::string method, RawHandler handler) {
     DURO_ASSERT_MSG(!started_, "handle_raw() after start()");
