@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "sim/assert.h"
@@ -52,8 +53,12 @@ std::string make_run_id(sim::Random& random) {
   return id;
 }
 
-ExecutionMutator::ExecutionMutator(MutableState& state, sim::TimePoint now, const ServerLimits& limits)
-    : state_(state), now_(std::max(now, state.last_event_time)), limits_(limits) {}
+ExecutionMutator::ExecutionMutator(MutableState& state, sim::TimePoint now, const ServerLimits& limits,
+                                   const MutableState* original)
+    : state_(state), original_(original), now_(std::max(now, state.last_event_time)), limits_(limits) {
+  DURO_ASSERT(original == nullptr || (original != &state && original->next_event_id == state.next_event_id &&
+                                      original->execution == state.execution));
+}
 
 // --- Events -----------------------------------------------------------------------------
 
@@ -495,8 +500,12 @@ sim::Result<void> ExecutionMutator::complete_workflow_task(const TaskToken& toke
     return Error{ErrorCode::kInvalidArgument, "UnhandledCommand: new events arrived during the workflow task"};
   }
 
-  // Applied to a copy first: a refused command leaves nothing of the others.
-  const MutableState before = state_;
+  // A refused command leaves nothing of the others: the state goes back to
+  // what it was. As the first op, nothing has changed it yet, so the
+  // caller's original is that state; else a copy is made now.
+  const bool first_op = original_ != nullptr && mutation_.empty() && unstarted_cancels_.empty();
+  std::optional<MutableState> before;
+  if (!first_op) before = state_;
   const Mutation mutation_before = mutation_;
   const EventId completed_event_id =
       add_event(WorkflowTaskCompleted{task.scheduled_event_id, task.started_event_id, request.identity, request.build_id,
@@ -531,7 +540,7 @@ sim::Result<void> ExecutionMutator::complete_workflow_task(const TaskToken& toke
   }
   completing_ = nullptr;
   if (!applied.ok()) {
-    state_ = before;
+    state_ = first_op ? *original_ : *before;
     mutation_ = mutation_before;
     unstarted_cancels_.clear();
     eager_started_.clear();

@@ -101,7 +101,12 @@ class ExecutionMutator {
  public:
   // Events are stamped max(now, the run's last event time): a new shard
   // owner's clock may be behind the last one's, and history never goes back.
-  ExecutionMutator(MutableState& state, sim::TimePoint now, const ServerLimits& limits);
+  // `original`, if given, is `state` as it is now, kept unchanged by the
+  // caller for as long as the mutator lives (the shard's cached copy): a
+  // workflow task whose commands are refused, as the first op, restores
+  // it from there instead of copying the run's state to roll back to.
+  ExecutionMutator(MutableState& state, sim::TimePoint now, const ServerLimits& limits,
+                   const MutableState* original = nullptr);
 
   // A new run's state and first events (Started, maybe Signaled, the first
   // WorkflowTaskScheduled or its backoff timer) and timeout timers.
@@ -217,6 +222,7 @@ class ExecutionMutator {
   sim::Result<const ActivityInfo*> activity_for(const TaskToken& token) const;
 
   MutableState& state_;
+  const MutableState* original_;
   sim::TimePoint now_;
   const ServerLimits& limits_;
   // Unstarted activities a task's commands cancelled: their Canceled

@@ -176,18 +176,30 @@ void Shard::stop(const std::string& why, bool notify) {
 // --- Locks and cache -------------------------------------------------------------------------------------
 
 sim::Result<sim::Mutex*> Shard::lock(const std::string& workflow_id) {
-  LockEntry& entry = locks_[workflow_id];
-  if (!entry.mutex) entry.mutex = std::make_unique<sim::Mutex>();
+  auto it = locks_.find(workflow_id);
+  if (it == locks_.end()) {
+    if (spare_locks_.empty()) {
+      it = locks_.emplace(workflow_id, LockEntry{std::make_unique<sim::Mutex>(), 0}).first;
+    } else {
+      Locks::node_type spare = std::move(spare_locks_.back());
+      spare_locks_.pop_back();
+      spare.key() = workflow_id;
+      it = locks_.insert(std::move(spare)).position;
+    }
+  }
+  LockEntry& entry = it->second;
+  DURO_ASSERT(entry.mutex != nullptr);
   if (entry.mutex->waiting() >= kLockWaitersMax) {
-    if (entry.users == 0) locks_.erase(workflow_id);
+    if (entry.users == 0) release_lock(it);
     return Error{ErrorCode::kOverloaded, "too many requests waiting on workflow " + workflow_id};
   }
   entry.users++;
   sim::Mutex* mutex = entry.mutex.get();
   sim::Result<void> locked = mutex->lock(deadline_after(context_.options->rpc_timeout));
   if (!locked.ok()) {
-    LockEntry& again = locks_.at(workflow_id);
-    if (--again.users == 0) locks_.erase(workflow_id);
+    auto again = locks_.find(workflow_id);
+    DURO_ASSERT(again != locks_.end() && again->second.users > 0);
+    if (--again->second.users == 0) release_lock(again);
     return locked.error();
   }
   return mutex;
@@ -197,7 +209,18 @@ void Shard::unlock(const std::string& workflow_id) {
   auto it = locks_.find(workflow_id);
   DURO_ASSERT(it != locks_.end() && it->second.users > 0);
   it->second.mutex->unlock();
-  if (--it->second.users == 0) locks_.erase(it);
+  if (--it->second.users == 0) release_lock(it);
+}
+
+void Shard::release_lock(Locks::iterator entry) {
+  DURO_ASSERT(entry->second.users == 0);
+  // Nobody holds it or waits on it: the mutex is as new.
+  DURO_ASSERT(!entry->second.mutex->locked() && entry->second.mutex->waiting() == 0);
+  if (spare_locks_.size() >= kSpareLocksMax) {
+    locks_.erase(entry);
+    return;
+  }
+  spare_locks_.push_back(locks_.extract(entry));
 }
 
 Shard::SnapshotPtr Shard::remember(store::ExecutionKey key, Snapshot&& snapshot, store::HistoryBatch* appended) {
@@ -331,7 +354,7 @@ sim::Result<void> Shard::update(const WorkflowExecution& execution, const Op& op
     const WriteBase base = base_of(*loaded.value());
     Snapshot after = *loaded.value();
     catch_up_clock(after.state.last_event_time);
-    ExecutionMutator mutator(after.state, now(), context_.options->limits);
+    ExecutionMutator mutator(after.state, now(), context_.options->limits, &loaded.value()->state);
     sim::Result<void> result = op(mutator);
     Mutation mutation = mutator.take_mutation();
     if (mutation.empty()) {

@@ -158,7 +158,17 @@ class Shard : public std::enable_shared_from_this<Shard> {
   // `from_cache`, if given, says whether the state came from the cache (it
   // may be stale if this node lost the shard) or was just read.
   sim::Result<SnapshotPtr> load_locked(const WorkflowExecution& execution, bool* from_cache = nullptr);
+  // A workflow's lock, while anyone holds or waits for it.
+  struct LockEntry {
+    std::unique_ptr<sim::Mutex> mutex;
+    std::size_t users = 0;
+  };
+  using Locks = std::map<std::string, LockEntry>;
+  static constexpr std::size_t kSpareLocksMax = 64;
+
   sim::Result<sim::Mutex*> lock(const std::string& workflow_id);
+  // Drops the lock entry of a workflow nobody holds or waits for.
+  void release_lock(Locks::iterator entry);
   void unlock(const std::string& workflow_id);
   // What a write of a run is conditioned on: the record version it
   // replaces (0: it creates the run) and the event id its events start at.
@@ -238,11 +248,11 @@ class Shard : public std::enable_shared_from_this<Shard> {
   std::map<store::ExecutionKey, CachedRun, RunOrder> cache_;
   std::set<store::ExecutionKey, RunOrder> closed_cached_;  // The keys of cache_'s closed runs.
   std::map<std::string, std::string> current_runs_;  // Workflow id -> current run id, as this owner wrote it.
-  struct LockEntry {
-    std::unique_ptr<sim::Mutex> mutex;
-    std::size_t users = 0;
-  };
-  std::map<std::string, LockEntry> locks_;
+  Locks locks_;
+  // Entries of unlocked workflows, mutex and map node included, for the
+  // next lock to reuse: a workflow takes its lock a dozen times in its life,
+  // and each took two allocations. At most kSpareLocksMax.
+  std::vector<Locks::node_type> spare_locks_;
   std::map<store::ExecutionKey, std::vector<sim::Waiter>, RunOrder> close_waiters_;
 
   std::int64_t task_id_next_;

@@ -309,6 +309,36 @@ TEST(ExecutionMutator, EagerActivitiesOnTheRunsQueueStartWithTheTasksCompletion)
   refused.expect_valid();
 }
 
+// A refused task rolls back to the state before it, whether the mutator
+// copied that state first or was given it (as a shard gives its cached
+// copy): both end the same, byte for byte.
+TEST(ExecutionMutator, ARefusedTaskRollsBackTheSameWithOrWithoutTheOriginalState) {
+  TestRun run;
+  run.start_workflow_task();
+  ScheduleActivityTask bad = activity("bad");
+  bad.start_to_close_timeout = -1s;
+  RespondWorkflowTaskCompletedRequest request;
+  request.commands = {activity("fine"), bad};
+  request.identity = "worker";
+  const TaskToken token = run.workflow_token();
+  const MutableState original = run.state();
+  auto refuse = [&](const MutableState* given) {
+    MutableState state = original;
+    sim::Random random(1);
+    ExecutionMutator mutator(state, run.now(), run.limits(), given);
+    EXPECT_FALSE(mutator.complete_workflow_task(token, request, random).ok());
+    return std::pair{sim::encode(state), mutator.take_mutation()};
+  };
+  const auto [copied, copied_mutation] = refuse(nullptr);
+  const auto [given, given_mutation] = refuse(&original);
+  EXPECT_EQ(copied, given);
+  ASSERT_EQ(copied_mutation.events.size(), given_mutation.events.size());
+  for (const HistoryEvent& event : given_mutation.events) {
+    EXPECT_NE(event.type(), EventType::kActivityTaskScheduled) << "a refused task's command was kept";
+  }
+  EXPECT_EQ(given_mutation.events.front().type(), EventType::kWorkflowTaskFailed);
+}
+
 // A task that schedules an activity and closes the run in one completion
 // starts nothing eagerly: the close ends the activity as it is written.
 TEST(ExecutionMutator, ATaskThatClosesTheRunStartsNoEagerActivity) {
