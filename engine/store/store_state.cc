@@ -32,7 +32,7 @@ StoreState::StoreState(const StoreState& other)
   for (const auto& [sequence, entry] : other.request_id_order_) {
     auto mine = request_ids_.find(entry->first);
     DURO_ASSERT(mine != request_ids_.end());
-    request_id_order_.emplace_back(sequence, mine);
+    request_id_order_.emplace_back(sequence, &*mine);
   }
 }
 
@@ -125,11 +125,15 @@ void StoreState::remember(const std::string& request_id, RememberedRequest remem
   const std::uint64_t sequence = remembered.sequence;
   DURO_ASSERT(request_id_order_.empty() || request_id_order_.back().first < sequence);
   auto entry = request_ids_.insert_or_assign(request_id, std::move(remembered)).first;
-  request_id_order_.emplace_back(sequence, entry);
+  request_id_order_.emplace_back(sequence, &*entry);
   // Each pass removes one entry: at most one pass per entry ever added.
   while (request_id_order_.size() > request_ids_max_) {
     const auto [oldest_sequence, oldest] = request_id_order_.front();
-    if (oldest->second.sequence == oldest_sequence) request_ids_.erase(oldest);
+    if (oldest->second.sequence == oldest_sequence) {
+      const auto found = request_ids_.find(oldest->first);
+      DURO_ASSERT(found != request_ids_.end() && &*found == oldest);
+      request_ids_.erase(found);
+    }
     request_id_order_.pop_front();
   }
   DURO_ASSERT(request_ids_.size() <= request_id_order_.size());
@@ -315,14 +319,18 @@ void StoreState::encode(std::string& output) const {
       encoder.write(task);
     }
   }
-  // In the table's order (by id), so that decoding inserts each at the
-  // end; the sequences give back the order of eviction.
-  encoder.write_count(request_ids_.size());
-  for (const auto& [id, entry] : request_ids_) {
-    encoder.write(id);
-    encoder.write(static_cast<std::uint8_t>(entry.kind));
-    encoder.write(entry.sequence);
-    encoder.write(entry.shard);
+  // By id, whatever the table's own order, so that equal states encode
+  // alike; the sequences give back the order of eviction.
+  std::vector<const RequestIds::value_type*> ids;
+  ids.reserve(request_ids_.size());
+  for (const auto& entry : request_ids_) ids.push_back(&entry);
+  std::sort(ids.begin(), ids.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  encoder.write_count(ids.size());
+  for (const auto* entry : ids) {
+    encoder.write(entry->first);
+    encoder.write(static_cast<std::uint8_t>(entry->second.kind));
+    encoder.write(entry->second.sequence);
+    encoder.write(entry->second.shard);
   }
 }
 
@@ -427,7 +435,7 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
   }
 
   if (!decoder.read_count(count, 1)) return decoder.error();
-  std::vector<std::pair<std::uint64_t, RequestIds::iterator>> order;
+  std::vector<std::pair<std::uint64_t, RequestIds::value_type*>> order;
   order.reserve(count);
   for (std::size_t i = 0; i < count; i++) {
     std::string id;
@@ -444,11 +452,9 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
     if (entry.sequence == 0 || entry.sequence > state.last_sequence_) {
       return fail("request-id table: a sequence out of range");
     }
-    if (!state.request_ids_.empty() && state.request_ids_.rbegin()->first >= id) {
-      return fail("request-id table out of order");
-    }
+    if (!order.empty() && order.back().second->first >= id) return fail("request-id table out of order");
     const std::uint64_t sequence = entry.sequence;
-    order.emplace_back(sequence, state.request_ids_.emplace_hint(state.request_ids_.end(), std::move(id), std::move(entry)));
+    order.emplace_back(sequence, &*state.request_ids_.emplace(std::move(id), std::move(entry)).first);
   }
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (std::size_t i = 1; i < order.size(); i++) {
@@ -457,7 +463,7 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
   // A table above request_ids_max (the bound shrank between runs) loses
   // its oldest ids.
   const std::size_t evicted = order.size() > request_ids_max ? order.size() - request_ids_max : 0;
-  for (std::size_t i = 0; i < evicted; i++) state.request_ids_.erase(order[i].second);
+  for (std::size_t i = 0; i < evicted; i++) state.request_ids_.erase(state.request_ids_.find(order[i].second->first));
   state.request_id_order_.assign(order.begin() + static_cast<std::ptrdiff_t>(evicted), order.end());
   if (!decoder.finish()) return decoder.error();
   return state;
