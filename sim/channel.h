@@ -52,7 +52,9 @@ class Channel {
   }
 
   // Takes the oldest item if one is queued and no receiver is waiting for
-  // it (they came first); never waits.
+  // it or has been woken for it (they came first); never waits. (receive()
+  // itself takes a queued item at once, even one a woken receiver was
+  // about to take: that receiver then waits again.)
   std::optional<T> try_receive() {
     Core& core = *core_;
     if (!core.receivers.empty() || core.items.size() <= core.woken) return std::nullopt;

@@ -457,8 +457,11 @@ void encode_append(std::string& output, const T& value) {
 // has grown already, then copying out once at the exact size, allocates
 // once. Leases nest (a codec may call encode() for a field); each gets its
 // own buffer, its holder's alone until the lease ends, so a lease may be held
-// across a fiber switch (RpcServer::serve holds one across its handler): a
-// fiber that runs meanwhile leases a different buffer.
+// across a fiber switch: a fiber that runs meanwhile leases a different
+// buffer. But a lease held across a long wait is a buffer nobody else can
+// reuse: with many fibers waiting so, the pool runs dry and each new lease
+// grows a buffer from nothing (RpcServer's handlers lease only once they
+// are done, for that reason).
 class EncodeScratch {
  public:
   EncodeScratch();

@@ -504,6 +504,14 @@ sim::Result<void> ExecutionMutator::complete_workflow_task(const TaskToken& toke
   // what it was. As the first op, nothing has changed it yet, so the
   // caller's original is that state; else a copy is made now.
   const bool first_op = original_ != nullptr && mutation_.empty() && unstarted_cancels_.empty();
+  // The state untouched so far, as far as a few cheap fields can tell (an
+  // op that changed it without a trace in the mutation would break this).
+  DURO_ASSERT(!first_op || (original_->next_event_id == state_.next_event_id &&
+                            original_->request_ids.size() == state_.request_ids.size() &&
+                            original_->cancel_requested == state_.cancel_requested &&
+                            original_->buffered_events.size() == state_.buffered_events.size() &&
+                            original_->activities.size() == state_.activities.size() &&
+                            original_->workflow_task.started_event_id == state_.workflow_task.started_event_id));
   std::optional<MutableState> before;
   if (!first_op) before = state_;
   const Mutation mutation_before = mutation_;

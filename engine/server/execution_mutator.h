@@ -103,8 +103,9 @@ class ExecutionMutator {
   // owner's clock may be behind the last one's, and history never goes back.
   // `original`, if given, is `state` as it is now, kept unchanged by the
   // caller for as long as the mutator lives (the shard's cached copy): a
-  // workflow task whose commands are refused, as the first op, restores
-  // it from there instead of copying the run's state to roll back to.
+  // workflow task whose commands are refused, when it is the mutator's
+  // first op, restores it from there instead of copying the run's state to
+  // roll back to. (A shard runs one op on each mutator.)
   ExecutionMutator(MutableState& state, sim::TimePoint now, const ServerLimits& limits,
                    const MutableState* original = nullptr);
 

@@ -341,7 +341,8 @@ sim::Result<RespondActivityTaskCompletedReply> HistoryService::complete_activity
   // Delivery fuzzing declines: an eager task leaves no moment between the
   // result and the task that sees it, and the fuzzer is there to land other
   // events in that moment, as they would land for a worker that did not ask.
-  const bool eager_asked = !request.eager_sticky_queue.name.empty() && options_.fuzz_delivery_hold_max == sim::Duration{0};
+  const bool eager_asked = !request.eager_sticky_queue.name.empty() && !request.eager_poll_request_id.empty() &&
+                           options_.fuzz_delivery_hold_max == sim::Duration{0};
   bool eager = false;
   Shard::SnapshotPtr after;
   sim::Result<void> done = shard.value()->update(
@@ -357,11 +358,30 @@ sim::Result<RespondActivityTaskCompletedReply> HistoryService::complete_activity
         return completed;
       },
       eager_asked ? &after : nullptr);
-  if (!done.ok()) return done.error();
   RespondActivityTaskCompletedReply reply;
+  if (!done.ok()) {
+    // A retry of a completion that was written, whose reply was lost (or
+    // whose task could not be read back below): the activity is gone, but
+    // the workflow task it started for this very request may still be the
+    // run's outstanding one. It is handed out again, as matching does for a
+    // retried poll; else it would wait out its start-to-close timeout.
+    if (done.error().code != ErrorCode::kNotFound || !eager_asked) return done.error();
+    sim::Result<Shard::SnapshotPtr> loaded = shard.value()->load(token.value().execution);
+    if (!loaded.ok()) return done.error();
+    const MutableState& state = loaded.value()->state;
+    if (!state.running() || !state.workflow_task_started() ||
+        state.workflow_task.request_id != request.eager_poll_request_id) {
+      return done.error();
+    }
+    sim::Result<PollWorkflowTaskQueueReply> task = workflow_task(*shard.value(), state);
+    if (!task.ok()) return task.error();
+    reply.workflow_task = std::move(task).value();
+    return reply;
+  }
   if (!eager) return reply;
-  // The task is the worker's now: were this reply lost, the task's
-  // start-to-close timeout would hand it out again, as for a lost poll.
+  // The task is the worker's now: were this reply lost, the worker's retry
+  // gets it again (above); were the worker gone, the task's start-to-close
+  // timeout would hand it out again.
   DURO_ASSERT(after != nullptr && after->state.workflow_task_started());
   DURO_ASSERT(after->state.workflow_task.request_id == request.eager_poll_request_id);
   sim::Result<PollWorkflowTaskQueueReply> task = workflow_task(*shard.value(), after->state);

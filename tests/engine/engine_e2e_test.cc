@@ -189,6 +189,68 @@ TEST(EngineEndToEnd, ANewIdStartsInOneStoreCallAndAKnownIdKeepsTheStartRules) {
   EXPECT_EQ(after_restart.start_conflicts, 1U);
 }
 
+// A worker's retry of an activity completion whose reply was lost finds
+// the activity gone; the workflow task the first try started for it
+// eagerly comes back with the retry, as a retried poll's task does, rather
+// than waiting out its start-to-close timeout. A completion that asks with
+// another request id gets nothing.
+TEST(EngineEndToEnd, ARetriedCompletionGetsItsEagerWorkflowTaskAgain) {
+  Cluster cluster(13, /*server_count=*/1);
+  const TaskQueue queue{"by-hand"};  // No worker polls it: the test is the worker.
+  const TaskQueue sticky{"by-hand/test/sticky/1", TaskQueueKind::kSticky};
+  std::vector<std::string> problems;
+  std::optional<RespondActivityTaskCompletedReply> first;
+  std::optional<sim::Result<RespondActivityTaskCompletedReply>> retry;
+  std::optional<sim::Result<RespondActivityTaskCompletedReply>> other;
+  sim::Env& env = cluster.world.env(cluster.client);
+  env.spawn("client", [&] {
+    TestClient client(env, cluster.addresses, 7500);
+    env.sleep_for(5s);  // The server takes every shard.
+    const sim::TimePoint deadline = env.sim().deadline_after(1min);
+    StartWorkflowExecutionRequest start;
+    start.request_id = "start-1";
+    start.workflow_id = "eager-retry";
+    start.workflow_type = "by_hand";
+    start.task_queue = queue;
+    if (!client.start(start, deadline).ok()) return problems.push_back("not started");
+    auto task = client.call<PollWorkflowTaskQueueReply>(
+        method::kPollWorkflowTaskQueue, PollWorkflowTaskQueueRequest{queue, "test", "poll-1"}, deadline);
+    if (!task.ok() || !task.value().has_task) return problems.push_back("no first workflow task");
+    ScheduleActivityTask activity;
+    activity.activity_id = "a";
+    activity.activity_type = "step";
+    activity.start_to_close_timeout = 30s;
+    RespondWorkflowTaskCompletedRequest completed;
+    completed.task_token = task.value().task_token;
+    completed.commands = {activity};
+    completed.identity = "test";
+    completed.sticky_task_queue = sticky;
+    completed.sticky_schedule_to_start_timeout = 5s;
+    completed.eager_activity_ids = {"a"};
+    auto done = client.call<RespondWorkflowTaskCompletedReply>(method::kRespondWorkflowTaskCompleted, completed, deadline);
+    if (!done.ok() || done.value().activity_tasks.size() != 1) return problems.push_back("no eager activity");
+    const RespondActivityTaskCompletedRequest result{done.value().activity_tasks.front().task_token, "r", "test", sticky,
+                                                     "eager-1"};
+    auto answered = client.call<RespondActivityTaskCompletedReply>(method::kRespondActivityTaskCompleted, result, deadline);
+    if (!answered.ok()) return problems.push_back("completion failed: " + answered.error().message);
+    first = answered.value();
+    retry = client.call<RespondActivityTaskCompletedReply>(method::kRespondActivityTaskCompleted, result, deadline);
+    RespondActivityTaskCompletedRequest stranger = result;
+    stranger.eager_poll_request_id = "eager-2";
+    other = client.call<RespondActivityTaskCompletedReply>(method::kRespondActivityTaskCompleted, stranger, deadline);
+  });
+  cluster.world.run_for(2min);
+  for (const std::string& problem : problems) ADD_FAILURE() << problem;
+  ASSERT_TRUE(first.has_value() && retry.has_value() && other.has_value());
+  ASSERT_TRUE(first->workflow_task.has_task) << "the completion started no eager workflow task";
+  ASSERT_TRUE(retry->ok()) << retry->error().message;
+  ASSERT_TRUE(retry->value().workflow_task.has_task);
+  EXPECT_EQ(retry->value().workflow_task.task_token, first->workflow_task.task_token);
+  EXPECT_EQ(retry->value().workflow_task.started_event_id, first->workflow_task.started_event_id);
+  ASSERT_FALSE(other->ok());
+  EXPECT_EQ(other->error().code, sim::ErrorCode::kNotFound);
+}
+
 // The frontend forwards a worker's response by the task token it leads
 // with, reading nothing else: every such request must lead with it.
 TEST(Frontend, EveryResponseForwardedByTokenLeadsWithItsTaskToken) {
