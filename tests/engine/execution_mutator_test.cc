@@ -375,13 +375,21 @@ TEST(ExecutionMutator, AnActivitysCompletionStartsTheNextTaskEagerlyOnlyForItsSt
   TestRun run;
   TaskToken token;
   run_to_activity(run, token);
-  bool eager = false;
-  ASSERT_TRUE(run.apply([&](ExecutionMutator& m) {
-                   sim::Result<void> done = m.complete_activity(token, "r", "worker-1");
-                   eager = m.start_workflow_task_eagerly(sticky, "eager-1", "worker-1");
-                   return done;
-                 }).ok());
-  EXPECT_TRUE(eager);
+  // Completes the activity as `worker` and asks for the task eagerly on
+  // `queue`: whether it was started.
+  auto complete_eagerly = [&](TestRun& target, const TaskQueue& queue, const std::string& request_id,
+                              const std::string& worker) {
+    bool eager = false;
+    EXPECT_TRUE(target
+                    .apply([&](ExecutionMutator& m) {
+                      sim::Result<void> done = m.complete_activity(token, "r", worker);
+                      eager = m.start_workflow_task_eagerly(queue, request_id, worker);
+                      return done;
+                    })
+                    .ok());
+    return eager;
+  };
+  EXPECT_TRUE(complete_eagerly(run, sticky, "eager-1", "worker-1"));
   const WorkflowTaskInfo& task = run.state().workflow_task;
   EXPECT_TRUE(run.state().workflow_task_started());
   EXPECT_EQ(task.task_queue, sticky);
@@ -413,13 +421,7 @@ TEST(ExecutionMutator, AnActivitysCompletionStartsTheNextTaskEagerlyOnlyForItsSt
   // Another worker's sticky queue: the task goes through matching.
   TestRun other;
   run_to_activity(other, token);
-  ASSERT_TRUE(other.apply([&](ExecutionMutator& m) {
-                     sim::Result<void> done = m.complete_activity(token, "r", "worker-2");
-                     eager = m.start_workflow_task_eagerly(TaskQueue{"q/worker-2/sticky/1", TaskQueueKind::kSticky},
-                                                           "eager-2", "worker-2");
-                     return done;
-                   }).ok());
-  EXPECT_FALSE(eager);
+  EXPECT_FALSE(complete_eagerly(other, TaskQueue{"q/worker-2/sticky/1", TaskQueueKind::kSticky}, "eager-2", "worker-2"));
   EXPECT_FALSE(other.state().workflow_task_started());
   ASSERT_EQ(other.last().transfer.size(), 1U);
   EXPECT_TRUE(std::holds_alternative<WorkflowTaskTransfer>(other.last().transfer.front().kind));
@@ -434,12 +436,7 @@ TEST(ExecutionMutator, AnActivitysCompletionStartsTheNextTaskEagerlyOnlyForItsSt
   run_to_activity(busy, token);
   ASSERT_TRUE(busy.apply([](ExecutionMutator& m) { return m.signal("go", "x", "client", "sig-1"); }).ok());
   busy.start_workflow_task();
-  ASSERT_TRUE(busy.apply([&](ExecutionMutator& m) {
-                    sim::Result<void> done = m.complete_activity(token, "r", "worker-1");
-                    eager = m.start_workflow_task_eagerly(sticky, "eager-3", "worker-1");
-                    return done;
-                  }).ok());
-  EXPECT_FALSE(eager);
+  EXPECT_FALSE(complete_eagerly(busy, sticky, "eager-3", "worker-1"));
   EXPECT_EQ(busy.state().workflow_task.request_id, "poll");
   EXPECT_EQ(busy.state().buffered_events.size(), 2U);
   busy.expect_valid();

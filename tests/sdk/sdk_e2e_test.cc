@@ -321,6 +321,14 @@ std::optional<std::int64_t> run_to_completion(SdkCluster& cluster, const std::st
   return result;
 }
 
+// input_lengths, and an activity that answers its input's length.
+Registry lengths_registry() {
+  Registry registry;
+  registry.workflow("input_lengths", input_lengths)
+      .activity("length", [](ActivityContext&, const std::string& input) { return static_cast<std::int64_t>(input.size()); });
+  return registry;
+}
+
 struct LengthsRun {
   std::optional<std::int64_t> total;
   std::uint64_t history_from_writes = 0;
@@ -332,9 +340,7 @@ struct LengthsRun {
 // Runs input_lengths once on one server and one worker with
 // `eager_activity_slots`.
 LengthsRun run_input_lengths(std::size_t eager_activity_slots, std::int64_t large_bytes) {
-  Registry registry;
-  registry.workflow("input_lengths", input_lengths)
-      .activity("length", [](ActivityContext&, const std::string& input) { return static_cast<std::int64_t>(input.size()); });
+  const Registry registry = lengths_registry();
   worker::WorkerOptions worker_options;
   worker_options.eager_activity_slots = eager_activity_slots;
   SdkCluster cluster(registry, {.seed = 7, .servers = 1, .worker = worker_options});
@@ -397,9 +403,7 @@ struct EagerTasksRun {
 // Runs input_lengths once on one server and one worker, with eager
 // workflow tasks on or off, and keeps the history it wrote.
 EagerTasksRun run_with_eager_workflow_tasks(bool eager) {
-  Registry registry;
-  registry.workflow("input_lengths", input_lengths)
-      .activity("length", [](ActivityContext&, const std::string& input) { return static_cast<std::int64_t>(input.size()); });
+  const Registry registry = lengths_registry();
   worker::WorkerOptions worker_options;
   worker_options.eager_workflow_tasks = eager;
   SdkCluster cluster(registry, {.seed = 7, .servers = 1, .worker = worker_options});
