@@ -38,18 +38,18 @@ std::uint64_t retry_jitter_seed(const WorkflowExecution& execution, EventId retr
 }  // namespace
 
 std::string make_run_id(sim::Random& random) {
-  // 128 random bits in UUID form: readable, and unique across the run.
-  const std::uint64_t hi = random.next();
-  const std::uint64_t lo = random.next();
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  id.reserve(36);
-  for (int i = 0; i < 32; i++) {
-    const std::uint64_t word = i < 16 ? hi : lo;
-    const int shift = 60 - 4 * (i % 16);
-    id.push_back(kHex[(word >> shift) & 0xF]);
-    if (i == 7 || i == 11 || i == 15 || i == 19) id.push_back('-');
+  static constexpr char kCrockford[] = "0123456789abcdefghjkmnpqrstvwxyz";
+  static constexpr int kBitsPerChar = 5;
+  static_assert(kRunIdLength * kBitsPerChar <= 128);
+  std::uint64_t words[2] = {random.next(), random.next()};
+  std::string id(kRunIdLength, '0');
+  for (std::size_t i = 0; i < kRunIdLength; i++) {
+    // Twelve characters from the first word (60 bits), the rest from the second.
+    std::uint64_t& word = words[i < 64 / kBitsPerChar ? 0 : 1];
+    id[i] = kCrockford[word & 31];
+    word >>= kBitsPerChar;
   }
+  DURO_ASSERT(id.size() == kRunIdLength);
   return id;
 }
 

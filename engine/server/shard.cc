@@ -165,7 +165,8 @@ void Shard::stop(const std::string& why, bool notify) {
   }
   close_waiters_.clear();
   cache_.clear();
-  closed_cached_.clear();
+  closed_order_.clear();
+  open_order_.clear();
   current_runs_.clear();
   if (transfer_waiting_) context_.env->sim().notify(transfer_waiter_);
   if (timer_waiting_) context_.env->sim().notify(timer_waiter_);
@@ -227,25 +228,23 @@ Shard::SnapshotPtr Shard::remember(store::ExecutionKey key, Snapshot&& snapshot,
   auto entry = cache_.find(key);
   if (entry == cache_.end()) {
     if (cache_.size() >= context_.options->cached_runs_max) {
-      // Drop a closed run first, else the first in key order: deterministic.
-      // Closed runs are kept apart so the choice costs a lookup, not a scan
-      // of a cache full of open runs.
-      auto victim = closed_cached_.empty() ? cache_.begin() : cache_.find(*closed_cached_.begin());
-      DURO_ASSERT(victim != cache_.end());
-      if (victim->second.closed) closed_cached_.erase(victim->first);
-      cache_.erase(victim);
+      // A closed run first (it takes no more tasks), else the open run
+      // used least recently: deterministic, and what a cache should drop.
+      const store::ExecutionKey* victim = !closed_order_.empty() ? closed_order_.front() : open_order_.front();
+      evict(cache_.find(*victim));
     }
     entry = cache_.emplace(std::move(key), CachedRun{}).first;
+    entry->second.position = open_order_.insert(open_order_.end(), &entry->first);
   }
   CachedRun& cached = entry->second;
-  // Only a run that opens or closes here moves in or out of the closed set.
+  // Only a run that opens or closes here moves between the orders.
   if (const bool closed = !snapshot.state.running(); closed != cached.closed) {
-    if (closed) {
-      closed_cached_.insert(entry->first);
-    } else {
-      closed_cached_.erase(entry->first);
-    }
+    std::list<const store::ExecutionKey*>& from = cached.closed ? closed_order_ : open_order_;
+    std::list<const store::ExecutionKey*>& to = closed ? closed_order_ : open_order_;
+    to.splice(to.end(), from, cached.position);
     cached.closed = closed;
+  } else {
+    touch(cached);
   }
   std::vector<store::HistoryBatch>& recent = cached.recent;
   // A write without events (an activity's start) keeps the batches; one
@@ -270,18 +269,29 @@ Shard::SnapshotPtr Shard::remember(store::ExecutionKey key, Snapshot&& snapshot,
   }
   cached.snapshot = std::make_shared<const Snapshot>(std::move(snapshot));
   DURO_ASSERT(recent.size() <= kRecentBatchesMax);
-  DURO_ASSERT(closed_cached_.size() <= cache_.size());
+  DURO_ASSERT(closed_order_.size() + open_order_.size() == cache_.size());
+  DURO_ASSERT(cache_.size() <= context_.options->cached_runs_max);
   return cached.snapshot;
+}
+
+void Shard::touch(CachedRun& run) {
+  std::list<const store::ExecutionKey*>& order = run.closed ? closed_order_ : open_order_;
+  order.splice(order.end(), order, run.position);
+}
+
+void Shard::evict(RunCache::iterator entry) {
+  DURO_ASSERT(entry != cache_.end());
+  (entry->second.closed ? closed_order_ : open_order_).erase(entry->second.position);
+  cache_.erase(entry);
 }
 
 void Shard::forget(const WorkflowExecution& execution) {
   if (!execution.run_id.empty()) {
-    if (auto cached = cache_.find(execution); cached != cache_.end()) {
-      if (cached->second.closed) closed_cached_.erase(cached->first);
-      cache_.erase(cached);
-    }
+    if (auto cached = cache_.find(execution); cached != cache_.end()) evict(cached);
   }
-  current_runs_.erase(execution.workflow_id);
+  if (auto current = current_runs_.find(execution.workflow_id); current != current_runs_.end()) {
+    current_runs_.erase(current);
+  }
 }
 
 sim::Result<std::string> Shard::resolve_run(const std::string& workflow_id) {
@@ -299,7 +309,10 @@ sim::Result<Shard::SnapshotPtr> Shard::load_locked(const WorkflowExecution& exec
   if (from_cache != nullptr) *from_cache = true;
   if (!execution.run_id.empty()) {
     // The common case: a task's run, looked up as it is.
-    if (auto it = cache_.find(execution); it != cache_.end()) return it->second.snapshot;
+    if (auto it = cache_.find(execution); it != cache_.end()) {
+      touch(it->second);
+      return it->second.snapshot;
+    }
   }
   WorkflowExecution resolved = execution;
   if (resolved.run_id.empty()) {
@@ -307,7 +320,10 @@ sim::Result<Shard::SnapshotPtr> Shard::load_locked(const WorkflowExecution& exec
     sim::Result<std::string> run = resolve_run(execution.workflow_id);
     if (!run.ok()) return run.error();
     resolved.run_id = run.value();
-    if (auto it = cache_.find(resolved); it != cache_.end()) return it->second.snapshot;
+    if (auto it = cache_.find(resolved); it != cache_.end()) {
+      touch(it->second);
+      return it->second.snapshot;
+    }
   }
   if (from_cache != nullptr) *from_cache = false;
   stats_.cache_misses++;

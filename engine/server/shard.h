@@ -26,11 +26,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -42,6 +44,7 @@
 #include "engine/server/router.h"
 #include "engine/server/server_options.h"
 #include "engine/server/shard_clock.h"
+#include "engine/store/key_hash.h"
 #include "engine/store/store_api.h"
 #include "sim/env.h"
 #include "sim/mutex.h"
@@ -232,9 +235,32 @@ class Shard : public std::enable_shared_from_this<Shard> {
   // closed run, or one read from the store).
   struct CachedRun {
     SnapshotPtr snapshot;  // Never null.
-    bool closed = false;   // Its key is in closed_cached_.
+    bool closed = false;   // In closed_order_, else in open_order_.
     std::vector<store::HistoryBatch> recent;
+    std::list<const store::ExecutionKey*>::iterator position;  // Its place in its eviction order.
   };
+  // Hashed: a shard caches up to cached_runs_max runs, and looks one up for
+  // every task; a tree compared run ids at every level. Looked up by a
+  // WorkflowExecution as well (no key to build for a lookup). Never
+  // iterated: which run to evict comes from the orders below.
+  using RunCache =
+      std::unordered_map<store::ExecutionKey, CachedRun, store::ExecutionKeyHash, store::ExecutionKeyEqual>;
+  RunCache cache_;
+  // The eviction orders, of cache_'s keys (its nodes do not move): closed
+  // runs go first, in the order they closed or were last used; then open
+  // runs, least recently used first.
+  std::list<const store::ExecutionKey*> closed_order_;
+  std::list<const store::ExecutionKey*> open_order_;
+  // Moves a cached run to the back of its eviction order: used last.
+  void touch(CachedRun& run);
+  void evict(RunCache::iterator entry);
+  // Workflow id -> current run id, as this owner wrote or read it.
+  std::unordered_map<std::string, std::string, store::StringHash, std::equal_to<>> current_runs_;
+  Locks locks_;
+  // Entries of unlocked workflows, mutex and map node included, for the
+  // next lock to reuse: a workflow takes its lock a dozen times in its life,
+  // and each took two allocations. At most kSpareLocksMax.
+  std::vector<Locks::node_type> spare_locks_;
   // Runs in ExecutionKey's order, looked up by a WorkflowExecution as well
   // (no key to build for a lookup).
   struct RunOrder {
@@ -245,14 +271,7 @@ class Shard : public std::enable_shared_from_this<Shard> {
       return workflow != 0 ? workflow < 0 : a.run_id < b.run_id;
     }
   };
-  std::map<store::ExecutionKey, CachedRun, RunOrder> cache_;
-  std::set<store::ExecutionKey, RunOrder> closed_cached_;  // The keys of cache_'s closed runs.
-  std::map<std::string, std::string> current_runs_;  // Workflow id -> current run id, as this owner wrote it.
-  Locks locks_;
-  // Entries of unlocked workflows, mutex and map node included, for the
-  // next lock to reuse: a workflow takes its lock a dozen times in its life,
-  // and each took two allocations. At most kSpareLocksMax.
-  std::vector<Locks::node_type> spare_locks_;
+  // Ordered: stop() wakes the waiters in key order.
   std::map<store::ExecutionKey, std::vector<sim::Waiter>, RunOrder> close_waiters_;
 
   std::int64_t task_id_next_;

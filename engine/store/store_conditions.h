@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/store/key_hash.h"
 #include "engine/store/store_api.h"
 #include "engine/store/store_mutation.h"
 
@@ -67,7 +68,7 @@ struct Outcome {
 // written" (a shard never taken, a workflow id with no current run) and
 // stay valid until the view changes.
 template <typename View>
-concept StoreView = requires(const View& view, std::uint32_t shard_id, const ExecutionKey& key,
+concept StoreView = requires(const View& view, std::uint32_t shard_id, ExecutionKeyRef key,
                              std::string_view text) {
   { view.shard_record(shard_id) } -> std::same_as<const ShardRecord*>;
   { view.execution_meta(key) } -> std::same_as<std::optional<ExecutionMeta>>;
@@ -153,7 +154,7 @@ Outcome evaluate(const View& view, const StoreMutation& mutation,
   for (const ExecutionWrite& execution : write.executions) {
     WriteStatus status = WriteStatus::kConditionFailed;
     if (auto failure = detail::execution_condition_failure(
-            execution, view.execution_meta(ExecutionKey{execution.workflow_id, execution.run_id}), write.shard_id,
+            execution, view.execution_meta(ExecutionKeyRef{execution.workflow_id, execution.run_id}), write.shard_id,
             status)) {
       return detail::failed(status, std::move(*failure));
     }

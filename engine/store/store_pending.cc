@@ -20,7 +20,7 @@ const ShardRecord* PendingWrites::shard_record(std::uint32_t shard_id) const {
   return found != shards_.end() ? &found->second.value : state_.shard_record(shard_id);
 }
 
-std::optional<ExecutionMeta> PendingWrites::execution_meta(const ExecutionKey& key) const {
+std::optional<ExecutionMeta> PendingWrites::execution_meta(ExecutionKeyRef key) const {
   auto found = executions_.find(key);
   return found != executions_.end() ? found->second.value : state_.execution_meta(key);
 }
@@ -51,12 +51,18 @@ void PendingWrites::add(const StoreMutation& mutation, const Outcome& outcome, s
       executions_.insert_or_assign(key, Tagged<std::optional<ExecutionMeta>>{std::nullopt, sequence});
     }
     for (const ExecutionWrite& execution : write->executions) {
-      ExecutionKey key{execution.workflow_id, execution.run_id};
+      const ExecutionKeyRef key{execution.workflow_id, execution.run_id};
       ExecutionMeta meta = execution_meta(key).value_or(ExecutionMeta{write->shard_id, 0, 1});
       DURO_ASSERT(meta.version == execution.expected_version);
       meta.version++;
       if (execution.append.has_value()) meta.next_event_id += execution.append->event_count;
-      executions_.insert_or_assign(std::move(key), Tagged<std::optional<ExecutionMeta>>{meta, sequence});
+      const Tagged<std::optional<ExecutionMeta>> tagged{meta, sequence};
+      // A key is built only for a run no pending write touched yet.
+      if (auto found = executions_.find(key); found != executions_.end()) {
+        found->second = tagged;
+      } else {
+        executions_.emplace(ExecutionKey{execution.workflow_id, execution.run_id}, tagged);
+      }
     }
     for (const CurrentWrite& current : write->currents) {
       currents_.insert_or_assign(current.record.workflow_id, Tagged<CurrentRecord>{current.record, sequence});

@@ -25,7 +25,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
+#include "engine/store/key_hash.h"
 #include "engine/store/store_conditions.h"
 #include "engine/store/store_state.h"
 
@@ -41,7 +43,7 @@ class PendingWrites {
   // --- StoreView: the state after every pending mutation ---------------------------
 
   const ShardRecord* shard_record(std::uint32_t shard_id) const;
-  std::optional<ExecutionMeta> execution_meta(const ExecutionKey& key) const;
+  std::optional<ExecutionMeta> execution_meta(ExecutionKeyRef key) const;
   const CurrentRecord* current_record(std::string_view workflow_id) const;
   const RememberedRequest* remembered(std::string_view request_id) const;
 
@@ -68,8 +70,11 @@ class PendingWrites {
 
   const StoreState& state_;
   std::map<std::uint32_t, Tagged<ShardRecord>> shards_;
-  // nullopt: the pending mutation deleted the run.
-  std::map<ExecutionKey, Tagged<std::optional<ExecutionMeta>>> executions_;
+  // nullopt: the pending mutation deleted the run. Hashed like the state's
+  // table, to be looked up by a borrowed key; only retire() iterates it, to
+  // erase, which no order shows in.
+  std::unordered_map<ExecutionKey, Tagged<std::optional<ExecutionMeta>>, ExecutionKeyHash, ExecutionKeyEqual>
+      executions_;
   std::map<std::string, Tagged<CurrentRecord>, std::less<>> currents_;
   std::map<std::string, RememberedRequest, std::less<>> requests_;  // Tagged by their own sequence.
   std::uint64_t last_sequence_ = 0;

@@ -13,6 +13,16 @@ std::uint32_t clamp_limit(std::uint32_t requested, const ReadLimits& limits) {
   return std::min(requested, limits.items_max);
 }
 
+// A hashed table's entries in ascending key order.
+template <typename Table>
+std::vector<const typename Table::value_type*> sorted_by_key(const Table& table) {
+  std::vector<const typename Table::value_type*> entries;
+  entries.reserve(table.size());
+  for (const auto& entry : table) entries.push_back(&entry);
+  std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  return entries;
+}
+
 }  // namespace
 
 StoreState::StoreState(std::size_t request_ids_max) : request_ids_max_(request_ids_max) {
@@ -75,7 +85,10 @@ void StoreState::apply_write(const WriteRequest& request) {
   // Deletes first: the conditions made sure no key is both deleted and written.
   for (const ExecutionKey& key : request.deletes) executions_.erase(key);
   for (const ExecutionWrite& write : request.executions) {
-    ExecutionRecord& record = executions_[ExecutionKey{write.workflow_id, write.run_id}];
+    // Looked up by the write's own ids: a key is built only for a new run.
+    auto found = executions_.find(write);
+    if (found == executions_.end()) found = executions_.try_emplace(ExecutionKey{write.workflow_id, write.run_id}).first;
+    ExecutionRecord& record = found->second;
     if (write.expected_version == 0) {
       DURO_ASSERT(record.version == 0);
       record.shard_id = request.shard_id;
@@ -146,7 +159,7 @@ const ShardRecord* StoreState::shard_record(std::uint32_t shard_id) const {
   return found == shards_.end() ? nullptr : &found->second;
 }
 
-std::optional<ExecutionMeta> StoreState::execution_meta(const ExecutionKey& key) const {
+std::optional<ExecutionMeta> StoreState::execution_meta(ExecutionKeyRef key) const {
   auto found = executions_.find(key);
   if (found == executions_.end()) return std::nullopt;
   return ExecutionMeta{found->second.shard_id, found->second.version, found->second.next_event_id};
@@ -289,8 +302,11 @@ void StoreState::encode(std::string& output) const {
   encoder.write_varint64(last_sequence_);
   encoder.write_count(shards_.size());
   for (const auto& [id, record] : shards_) encoder.write(record);
+  // The hashed tables by key, whatever their own order, so that equal
+  // states encode alike.
   encoder.write_count(executions_.size());
-  for (const auto& [key, record] : executions_) {
+  for (const auto* entry : sorted_by_key(executions_)) {
+    const auto& [key, record] = *entry;
     encoder.write(key);
     encoder.write(record.shard_id);
     encoder.write(record.version);
@@ -301,7 +317,7 @@ void StoreState::encode(std::string& output) const {
     for (const auto& [first, batch] : record.history) encoder.write(batch);
   }
   encoder.write_count(currents_.size());
-  for (const auto& [workflow_id, record] : currents_) encoder.write(record);
+  for (const auto* entry : sorted_by_key(currents_)) encoder.write(entry->second);
   encoder.write_count(transfer_task_count());
   for (const auto& [shard, tasks] : transfer_tasks_) {
     for (const auto& [id, task] : tasks) {
@@ -319,14 +335,9 @@ void StoreState::encode(std::string& output) const {
       encoder.write(task);
     }
   }
-  // By id, whatever the table's own order, so that equal states encode
-  // alike; the sequences give back the order of eviction.
-  std::vector<const RequestIds::value_type*> ids;
-  ids.reserve(request_ids_.size());
-  for (const auto& entry : request_ids_) ids.push_back(&entry);
-  std::sort(ids.begin(), ids.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
-  encoder.write_count(ids.size());
-  for (const auto* entry : ids) {
+  // The sequences give back the order of eviction.
+  encoder.write_count(request_ids_.size());
+  for (const auto* entry : sorted_by_key(request_ids_)) {
     encoder.write(entry->first);
     encoder.write(static_cast<std::uint8_t>(entry->second.kind));
     encoder.write(entry->second.sequence);
@@ -366,6 +377,8 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
   }
 
   if (!decoder.read_count(count, 1)) return decoder.error();
+  state.executions_.reserve(count);
+  const ExecutionKey* previous_key = nullptr;  // The last one read; table nodes do not move.
   for (std::size_t i = 0; i < count; i++) {
     ExecutionKey key;
     ExecutionRecord record;
@@ -375,9 +388,7 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
         !decoder.read_count(batches, 1)) {
       return decoder.error();
     }
-    if (!state.executions_.empty() && !(state.executions_.rbegin()->first < key)) {
-      return fail("executions out of order");
-    }
+    if (previous_key != nullptr && !(*previous_key < key)) return fail("executions out of order");
     if (record.version == 0) return fail("execution with version 0");
     std::int64_t next = 1;
     for (std::size_t b = 0; b < batches; b++) {
@@ -388,18 +399,20 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
       record.history.emplace_hint(record.history.end(), batch.first_event_id, std::move(batch));
     }
     if (next != record.next_event_id) return fail("history does not end at the next event id");
-    state.executions_.emplace_hint(state.executions_.end(), std::move(key), std::move(record));
+    previous_key = &state.executions_.emplace(std::move(key), std::move(record)).first->first;
   }
 
   if (!decoder.read_count(count, 1)) return decoder.error();
+  state.currents_.reserve(count);
+  const std::string* previous_workflow = nullptr;
   for (std::size_t i = 0; i < count; i++) {
     CurrentRecord record;
     if (!decoder.read(record)) return decoder.error();
-    if (!state.currents_.empty() && state.currents_.rbegin()->first >= record.workflow_id) {
+    if (previous_workflow != nullptr && *previous_workflow >= record.workflow_id) {
       return fail("current records out of order");
     }
     std::string workflow_id = record.workflow_id;
-    state.currents_.emplace_hint(state.currents_.end(), std::move(workflow_id), std::move(record));
+    previous_workflow = &state.currents_.emplace(std::move(workflow_id), std::move(record)).first->first;
   }
 
   if (!decoder.read_count(count, 1)) return decoder.error();

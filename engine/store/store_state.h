@@ -26,10 +26,11 @@
 // request that failed a condition changed nothing, and a retry of it is
 // judged again.
 //
-// Containers are ordered (std::map) throughout, so iteration, encoding and
-// every read's order are functions of the keys alone (DESIGN.md §2.4). The
-// one exception, the request-id table, is hashed for its lookups and never
-// iterated but to encode it, which sorts it first.
+// Containers are ordered (std::map), so iteration, encoding and every
+// read's order are functions of the keys alone (DESIGN.md §2.4), except the
+// three tables that grow with every workflow: executions, current-run
+// records and request ids are hashed (key_hash.h), looked up one key at a
+// time, and never iterated but to encode them, which sorts them first.
 #pragma once
 
 #include <cstddef>
@@ -43,6 +44,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "engine/store/key_hash.h"
 #include "engine/store/store_api.h"
 #include "engine/store/store_conditions.h"
 #include "engine/store/store_mutation.h"
@@ -91,7 +93,7 @@ class StoreState {
   // --- The view conditions are judged against (StoreView) -----------------------
 
   const ShardRecord* shard_record(std::uint32_t shard_id) const;
-  std::optional<ExecutionMeta> execution_meta(const ExecutionKey& key) const;
+  std::optional<ExecutionMeta> execution_meta(ExecutionKeyRef key) const;
   const CurrentRecord* current_record(std::string_view workflow_id) const;
   const RememberedRequest* remembered(std::string_view request_id) const;
 
@@ -136,19 +138,13 @@ class StoreState {
   std::size_t request_ids_max_;
   std::uint64_t last_sequence_ = 0;
   std::map<std::uint32_t, ShardRecord> shards_;
-  std::map<ExecutionKey, ExecutionRecord> executions_;
-  std::map<std::string, CurrentRecord, std::less<>> currents_;
+  std::unordered_map<ExecutionKey, ExecutionRecord, ExecutionKeyHash, ExecutionKeyEqual> executions_;
+  std::unordered_map<std::string, CurrentRecord, StringHash, std::equal_to<>> currents_;
   std::map<std::uint32_t, std::map<std::int64_t, std::string>> transfer_tasks_;  // shard -> task id -> task
   std::map<std::uint32_t, std::map<TimerKey, std::string>> timer_tasks_;       // shard -> (fire, id) -> task
-  // Hashed, not ordered: every write looks its id up, in a table of up to
-  // 100,000 ids that share long prefixes, and a tree's string compares of
-  // those were ~1.5% of a workflow's time. The snapshot image still lists
-  // the ids in order (encode sorts them), so it stays canonical.
-  struct IdHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
-  };
-  using RequestIds = std::unordered_map<std::string, RememberedRequest, IdHash, std::equal_to<>>;
+  // Every write looks its id up, in a table of up to 100,000 ids that share
+  // long prefixes.
+  using RequestIds = std::unordered_map<std::string, RememberedRequest, StringHash, std::equal_to<>>;
   RequestIds request_ids_;
   // (sequence, entry) in the order applied: the eviction order. An entry
   // whose sequence no longer matches the table's (the id came back in

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -668,6 +669,25 @@ TEST(ExecutionMutator, RepeatedWorkflowTaskFailuresBackOff) {
     EXPECT_TRUE(run.state().workflow_task_outstanding());
   }
   run.expect_valid();
+}
+
+TEST(ExecutionMutator, RunIdsAreShortDistinctAndRepeatFromTheSeed) {
+  sim::Random random(42);
+  sim::Random again(42);
+  std::set<std::string> seen;
+  for (int i = 0; i < 100'000; i++) {
+    const std::string id = make_run_id(random);
+    ASSERT_EQ(id.size(), kRunIdLength);
+    // No allocation for a copy (std::string's inline buffer).
+    ASSERT_EQ(std::string(id).capacity(), std::string().capacity()) << id;
+    ASSERT_EQ(id.find_first_not_of("0123456789abcdefghjkmnpqrstvwxyz"), std::string::npos) << id;
+    ASSERT_TRUE(seen.insert(id).second) << "repeated: " << id;
+    ASSERT_EQ(make_run_id(again), id);
+  }
+  // The last characters come from the second draw: they vary too.
+  std::set<char> last;
+  for (const std::string& id : seen) last.insert(id.back());
+  EXPECT_EQ(last.size(), 32U);
 }
 
 }  // namespace
