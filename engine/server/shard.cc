@@ -124,11 +124,13 @@ void Shard::catch_up_clock(sim::TimePoint run_time) {
 sim::TimePoint Shard::deadline_after(sim::Duration duration) const { return context_.env->sim().deadline_after(duration); }
 
 std::string Shard::next_request_id() {
-  // The prefix never changes for this owner (node, incarnation, shard,
-  // range id): built once.
+  // "shard/range/seq". A (shard, range id) pair names one owner in the whole
+  // cluster and its whole life: the store hands out each range id once, to
+  // the one take that raised it (ShardController), and a Shard lives for
+  // one range id. No node name or incarnation, then: short ids fit a
+  // std::string's inline buffer, and the store copies and hashes each one.
   if (request_id_prefix_.empty()) {
-    request_id_prefix_ = context_.node_name + "/" + std::to_string(context_.env->incarnation()) + "/shard-" +
-                         std::to_string(shard_id_) + "/" + std::to_string(range_id_) + "/";
+    request_id_prefix_ = std::to_string(shard_id_) + "/" + std::to_string(range_id_) + "/";
   }
   return request_id_prefix_ + std::to_string(++request_seq_);
 }

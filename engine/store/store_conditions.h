@@ -78,7 +78,8 @@ concept StoreView = requires(const View& view, std::uint32_t shard_id, Execution
 
 // Whether a request id already applied counts: live requests check it;
 // replay does not (the log holds only mutations that passed it, and the
-// table's bound may differ between incarnations).
+// table's bound may differ between incarnations), nor does the store when
+// it applies a durable write whose id submit() checked (store_service.cc).
 enum class DuplicateCheck : bool { kCheck, kSkip };
 
 // Why the request contradicts itself, or nullopt. Needs no view.
