@@ -5,12 +5,40 @@
 namespace duro::engine::store {
 namespace {
 
-// Erases the entries of `map` tagged at or below `sequence`. One pass.
+// Erases the entries of `map` tagged at or below `sequence`, keeping up to
+// `spares_max` of their nodes in `spares` (if given). One pass.
 template <typename Map, typename SequenceOf>
-void erase_retired(Map& map, std::uint64_t sequence, SequenceOf sequence_of) {
+void erase_retired(Map& map, std::uint64_t sequence, SequenceOf sequence_of,
+                   std::vector<typename Map::node_type>* spares = nullptr, std::size_t spares_max = 0) {
   for (auto it = map.begin(); it != map.end();) {
-    it = sequence_of(it->second) <= sequence ? map.erase(it) : std::next(it);
+    if (sequence_of(it->second) > sequence) {
+      ++it;
+    } else if (spares != nullptr && spares->size() < spares_max) {
+      spares->push_back(map.extract(it++));
+    } else {
+      it = map.erase(it);
+    }
   }
+}
+
+// Inserts `key` -> `value`, or assigns `value` to the key's entry, in a
+// node from `spares` if there is one.
+template <typename Map, typename Key, typename Value, typename MakeKey>
+void put(Map& map, std::vector<typename Map::node_type>& spares, const Key& key, Value value, MakeKey make_key) {
+  if (auto found = map.find(key); found != map.end()) {
+    found->second = std::move(value);
+    return;
+  }
+  if (spares.empty()) {
+    map.emplace(make_key(), std::move(value));
+    return;
+  }
+  typename Map::node_type node = std::move(spares.back());
+  spares.pop_back();
+  node.key() = make_key();
+  node.mapped() = std::move(value);
+  const auto inserted = map.insert(std::move(node));
+  DURO_ASSERT(inserted.inserted);
 }
 
 }  // namespace
@@ -56,29 +84,28 @@ void PendingWrites::add(const StoreMutation& mutation, const Outcome& outcome, s
       DURO_ASSERT(meta.version == execution.expected_version);
       meta.version++;
       if (execution.append.has_value()) meta.next_event_id += execution.append->event_count;
-      const Tagged<std::optional<ExecutionMeta>> tagged{meta, sequence};
-      // A key is built only for a run no pending write touched yet.
-      if (auto found = executions_.find(key); found != executions_.end()) {
-        found->second = tagged;
-      } else {
-        executions_.emplace(ExecutionKey{execution.workflow_id, execution.run_id}, tagged);
-      }
+      put(executions_, spare_executions_, key, Tagged<std::optional<ExecutionMeta>>{meta, sequence},
+          [&] { return ExecutionKey{execution.workflow_id, execution.run_id}; });
     }
     for (const CurrentWrite& current : write->currents) {
       currents_.insert_or_assign(current.record.workflow_id, Tagged<CurrentRecord>{current.record, sequence});
     }
   }
-  requests_.insert_or_assign(mutation_request_id(mutation),
-                             RememberedRequest{mutation_kind(mutation), sequence, outcome.shard});
+  const std::string& request_id = mutation_request_id(mutation);
+  put(requests_, spare_requests_, request_id, RememberedRequest{mutation_kind(mutation), sequence, outcome.shard},
+      [&] { return request_id; });
 }
 
 void PendingWrites::retire(std::uint64_t sequence) {
   DURO_ASSERT(sequence <= last_sequence_);
   DURO_ASSERT(state_.last_sequence() >= sequence);
   erase_retired(shards_, sequence, [](const auto& entry) { return entry.sequence; });
-  erase_retired(executions_, sequence, [](const auto& entry) { return entry.sequence; });
+  erase_retired(
+      executions_, sequence, [](const auto& entry) { return entry.sequence; }, &spare_executions_, kSpareNodesMax);
   erase_retired(currents_, sequence, [](const auto& entry) { return entry.sequence; });
-  erase_retired(requests_, sequence, [](const RememberedRequest& entry) { return entry.sequence; });
+  erase_retired(
+      requests_, sequence, [](const RememberedRequest& entry) { return entry.sequence; }, &spare_requests_,
+      kSpareNodesMax);
 }
 
 }  // namespace duro::engine::store

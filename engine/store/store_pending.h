@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "engine/store/key_hash.h"
 #include "engine/store/store_conditions.h"
@@ -68,15 +69,24 @@ class PendingWrites {
     std::uint64_t sequence = 0;
   };
 
+  // Erased entries' nodes, kept for the next add() to reuse: every write
+  // adds an execution and a request id, and retire() drops them a batch
+  // later, so without reuse each write cost two allocations and two frees.
+  static constexpr std::size_t kSpareNodesMax = 256;
+
   const StoreState& state_;
   std::map<std::uint32_t, Tagged<ShardRecord>> shards_;
   // nullopt: the pending mutation deleted the run. Hashed like the state's
   // table, to be looked up by a borrowed key; only retire() iterates it, to
   // erase, which no order shows in.
-  std::unordered_map<ExecutionKey, Tagged<std::optional<ExecutionMeta>>, ExecutionKeyHash, ExecutionKeyEqual>
-      executions_;
+  using Executions =
+      std::unordered_map<ExecutionKey, Tagged<std::optional<ExecutionMeta>>, ExecutionKeyHash, ExecutionKeyEqual>;
+  using Requests = std::map<std::string, RememberedRequest, std::less<>>;
+  Executions executions_;
   std::map<std::string, Tagged<CurrentRecord>, std::less<>> currents_;
-  std::map<std::string, RememberedRequest, std::less<>> requests_;  // Tagged by their own sequence.
+  Requests requests_;  // Tagged by their own sequence.
+  std::vector<Executions::node_type> spare_executions_;
+  std::vector<Requests::node_type> spare_requests_;
   std::uint64_t last_sequence_ = 0;
 };
 

@@ -84,7 +84,12 @@ sim::Result<Outcome> StoreService::submit(StoreMutation mutation, std::string_vi
   // Nothing pending: nothing this answer could rest on is still volatile.
   if (!logged && queue_.empty() && in_flight_ == 0) return outcome;
 
-  QueuedWrite& entry = queue_.emplace_back();
+  if (spare_writes_.empty()) {
+    queue_.emplace_back();
+  } else {
+    queue_.splice(queue_.end(), spare_writes_, spare_writes_.begin());
+  }
+  QueuedWrite& entry = queue_.back();
   DURO_ASSERT_MSG(queue_.size() + in_flight_ <= options_.requests_concurrent_max,
                   "more queued writes than handlers");
   if (logged) {
@@ -118,12 +123,14 @@ void StoreService::commit_loop() {
 
 void StoreService::commit_batch() {
   DURO_ASSERT(in_flight_ == 0 && !queue_.empty());
-  std::vector<QueuedWrite> batch;
   std::string payload;
   std::uint32_t records = 0;
-  // Bounded by the queue, itself bounded by requests_concurrent_max.
-  while (!queue_.empty()) {
-    QueuedWrite& next = queue_.front();
+  // The batch: a prefix of the queue. Bounded by the queue, itself bounded
+  // by requests_concurrent_max.
+  auto end = queue_.begin();
+  std::size_t entries = 0;
+  for (; end != queue_.end(); ++end, ++entries) {
+    const QueuedWrite& next = *end;
     if (next.mutation.has_value() && records > 0 &&
         (records >= options_.batch_records_max || payload.size() + next.record.size() > options_.batch_bytes_max)) {
       break;
@@ -132,10 +139,10 @@ void StoreService::commit_batch() {
       payload += next.record;
       records++;
     }
-    batch.push_back(std::move(next));
-    queue_.pop_front();
   }
-  in_flight_ = batch.size();
+  WriteQueue batch;
+  batch.splice(batch.end(), queue_, queue_.begin(), end);
+  in_flight_ = entries;
 
   if (records > 0) {
     LogStatus committed = log_.commit(payload, records);
@@ -156,7 +163,14 @@ void StoreService::commit_batch() {
     stats_.batches++;
   }
   in_flight_ = 0;
-  for (QueuedWrite& write : batch) write.done.set_value(std::move(write.outcome));
+  for (QueuedWrite& write : batch) {
+    write.done.set_value(std::move(write.outcome));
+    write = QueuedWrite{};
+  }
+  const std::size_t spare_room = kSpareWritesMax - std::min(kSpareWritesMax, spare_writes_.size());
+  auto kept_end = batch.begin();
+  std::advance(kept_end, std::min(spare_room, entries));
+  spare_writes_.splice(spare_writes_.end(), batch, batch.begin(), kept_end);
 
   if (log_.compaction_due()) {
     // Writes queue meanwhile; reads go on from the state, which does not change.

@@ -39,8 +39,8 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -155,7 +155,14 @@ class StoreService final : public sim::Process {
   std::string failure_;
   StoreServiceStats stats_;
   // Bounded by requests_concurrent_max: each handler queues at most one.
-  std::deque<QueuedWrite> queue_;
+  // A list, not a deque: a QueuedWrite is too large for a deque to keep two
+  // in a block, so each push allocated one. A batch is spliced out of the
+  // queue, and its entries into spare_writes_ once answered, for the next
+  // submits to reuse: queueing allocates nothing once warm.
+  using WriteQueue = std::list<QueuedWrite>;
+  WriteQueue queue_;
+  WriteQueue spare_writes_;  // Reset, ready for reuse; at most kSpareWritesMax.
+  static constexpr std::size_t kSpareWritesMax = 1024;
   std::size_t in_flight_ = 0;  // Writes of the batch being committed.
   std::uint64_t next_sequence_ = 0;
   sim::Channel<bool> doorbell_{1};
