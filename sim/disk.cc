@@ -123,7 +123,16 @@ Result<void> Disk::create(std::string_view path) {
   // Journal first: if the journal is full, its commit must not see (and
   // collect) an inode nothing references yet.
   append_journal(JournalOp{JournalOp::Kind::kCreate, std::string(path), {}, id});
-  inodes_.emplace(id, Inode{});
+  Inode& inode = inodes_.emplace(id, Inode{}).first->second;
+  if (!spare_buffers_.empty()) {
+    // The largest: a file created now is most likely the next generation
+    // of the largest file removed.
+    auto largest = std::max_element(spare_buffers_.begin(), spare_buffers_.end(),
+                                    [](const auto& a, const auto& b) { return a.capacity() < b.capacity(); });
+    inode.cache = std::move(*largest);
+    spare_buffers_.erase(largest);
+    DURO_ASSERT(inode.cache.empty());
+  }
   names_.emplace(std::string(path), id);
   DURO_ASSERT(inodes_.size() <= options_.files_max);
   stats_.metadata_ops++;
@@ -236,9 +245,25 @@ void Disk::collect_garbage() {
     }
     DURO_ASSERT(used_bytes_ >= it->second.footprint_bytes);
     used_bytes_ -= it->second.footprint_bytes;
+    keep_buffer(std::move(it->second.cache));
     it = inodes_.erase(it);
   }
   DURO_ASSERT(inodes_.size() == referenced.size());
+}
+
+void Disk::keep_buffer(std::string buffer) {
+  // Small buffers cost little to grow again.
+  static constexpr std::size_t kWorthKeepingBytes = std::size_t{64} << 10;
+  if (buffer.capacity() < kWorthKeepingBytes) return;
+  buffer.clear();
+  if (spare_buffers_.size() < kSpareBuffersMax) {
+    spare_buffers_.push_back(std::move(buffer));
+    return;
+  }
+  auto smallest = std::min_element(spare_buffers_.begin(), spare_buffers_.end(),
+                                   [](const auto& a, const auto& b) { return a.capacity() < b.capacity(); });
+  if (smallest->capacity() < buffer.capacity()) *smallest = std::move(buffer);
+  DURO_ASSERT(spare_buffers_.size() <= kSpareBuffersMax);
 }
 
 // --- Data ------------------------------------------------------------------------

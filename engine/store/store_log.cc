@@ -194,7 +194,7 @@ LogStatus StoreLog::replay(std::string_view path, const LogScan& scan, StoreStat
       if (!decode_mutation(decoder, mutation)) break;
       // The record passed its conditions when it was logged, against exactly
       // the state replay has rebuilt up to it: failing now is a store bug.
-      const Outcome outcome = state.apply(mutation, DuplicateCheck::kSkip);
+      const Outcome outcome = state.apply(std::move(mutation), DuplicateCheck::kSkip);
       DURO_ASSERT_MSG(outcome.applies(),
                       fmt::format("{}: replaying sequence {} (batch at offset {}): {}: {}", path,
                                   batch.header.first_sequence + i, batch.header.offset,
@@ -280,11 +280,15 @@ LogStatus StoreLog::compact(const StoreState& state) {
   point(kPointNewLogSynced);
 
   // 2. The snapshot, under a temporary name, durable.
-  std::string image;
-  state.encode(image);
-  const std::string snapshot = encode_snapshot(next_generation, next_sequence_ - 1, image);
-  image.clear();
-  image.shrink_to_fit();
+  // Encoded after room for its header, in a buffer reserved at once: the
+  // new state is at most the last snapshot plus what was logged since, and
+  // growing a buffer the size of the store by doubling copies it again and
+  // again into memory the kernel must fault in.
+  std::string snapshot;
+  snapshot.reserve(kSnapshotHeaderBytes + snapshot_bytes_ + log_bytes_);
+  snapshot.resize(kSnapshotHeaderBytes);
+  state.encode(snapshot);
+  seal_snapshot(snapshot, next_generation, next_sequence_ - 1);
   const std::uint64_t snapshot_bytes = snapshot.size();
   if (disk_.exists(kSnapshotTmpFile)) {
     if (sim::Result<void> r = disk_.remove(kSnapshotTmpFile); !r.ok()) return io(kSnapshotTmpFile, "remove", r.error());

@@ -148,13 +148,13 @@ void StoreService::commit_batch() {
     LogStatus committed = log_.commit(payload, records);
     if (!committed.ok()) restart_self(std::move(committed.message));
     // Durable: now the state may show it, in log order.
-    for (const QueuedWrite& write : batch) {
+    for (QueuedWrite& write : batch) {
       if (!write.mutation.has_value()) continue;
       // Judged again, conditions and all, as an assertion that the pending
       // overlay judged it right; but not its request id: submit() found it
       // in neither the state nor the overlay, and the overlay holds the id
       // of every write queued since, so none can have taken it.
-      const Outcome applied = state_.apply(*write.mutation, DuplicateCheck::kSkip);
+      const Outcome applied = state_.apply(std::move(*write.mutation), DuplicateCheck::kSkip);
       DURO_ASSERT_MSG(applied.applies() && state_.last_sequence() == write.sequence,
                       "a durable write judged differently than when it arrived");
     }

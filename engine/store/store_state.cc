@@ -53,17 +53,17 @@ StoreState& StoreState::operator=(const StoreState& other) {
 
 // --- Mutations -------------------------------------------------------------------
 
-Outcome StoreState::apply(const StoreMutation& mutation, DuplicateCheck duplicates) {
+Outcome StoreState::apply(StoreMutation&& mutation, DuplicateCheck duplicates) {
   Outcome outcome = evaluate(*this, mutation, duplicates);
   if (!outcome.applies()) return outcome;
   last_sequence_++;
   std::visit(
-      [&](const auto& request) {
+      [&](auto& request) {
         using Request = std::decay_t<decltype(request)>;
         if constexpr (std::is_same_v<Request, UpdateShardRequest>) {
           apply_update_shard(request);
         } else if constexpr (std::is_same_v<Request, WriteRequest>) {
-          apply_write(request);
+          apply_write(std::move(request));  // Leaves the request id.
         } else if constexpr (std::is_same_v<Request, RenewShardsRequest>) {
           for (const ShardRecord& record : request.records) shards_[record.shard_id] = record;
         } else {
@@ -81,10 +81,10 @@ void StoreState::apply_update_shard(const UpdateShardRequest& request) {
   shards_[request.record.shard_id] = request.record;
 }
 
-void StoreState::apply_write(const WriteRequest& request) {
+void StoreState::apply_write(WriteRequest&& request) {
   // Deletes first: the conditions made sure no key is both deleted and written.
   for (const ExecutionKey& key : request.deletes) executions_.erase(key);
-  for (const ExecutionWrite& write : request.executions) {
+  for (ExecutionWrite& write : request.executions) {
     // Looked up by the write's own ids: a key is built only for a new run.
     auto found = executions_.find(write);
     if (found == executions_.end()) found = executions_.try_emplace(ExecutionKey{write.workflow_id, write.run_id}).first;
@@ -95,27 +95,29 @@ void StoreState::apply_write(const WriteRequest& request) {
     }
     DURO_ASSERT(record.version == write.expected_version && record.shard_id == request.shard_id);
     record.version++;
-    record.mutable_state = write.mutable_state;
+    record.mutable_state = std::move(write.mutable_state);
     record.closed = write.closed;
     if (write.append.has_value()) {
       DURO_ASSERT(write.append->first_event_id == record.next_event_id && write.append->event_count > 0);
       record.next_event_id += write.append->event_count;
-      record.history.emplace_hint(record.history.end(), write.append->first_event_id, *write.append);
+      const std::int64_t first_event_id = write.append->first_event_id;
+      record.history.emplace_hint(record.history.end(), first_event_id, std::move(*write.append));
     }
   }
-  for (const CurrentWrite& current : request.currents) {
-    currents_.insert_or_assign(current.record.workflow_id, current.record);
+  for (CurrentWrite& current : request.currents) {
+    std::string workflow_id = current.record.workflow_id;
+    currents_.insert_or_assign(std::move(workflow_id), std::move(current.record));
   }
   // A task id already present is replaced: ids are the writer's to keep
   // unique (they come from its range), and replacing is idempotent.
   if (!request.transfer_tasks.empty()) {
     auto& tasks = transfer_tasks_[request.shard_id];
-    for (const TransferTask& task : request.transfer_tasks) tasks.insert_or_assign(task.task_id, task.task);
+    for (TransferTask& task : request.transfer_tasks) tasks.insert_or_assign(task.task_id, std::move(task.task));
   }
   if (!request.timer_tasks.empty()) {
     auto& tasks = timer_tasks_[request.shard_id];
-    for (const TimerTask& task : request.timer_tasks) {
-      tasks.insert_or_assign(TimerKey{task.fire_time, task.task_id}, task.task);
+    for (TimerTask& task : request.timer_tasks) {
+      tasks.insert_or_assign(TimerKey{task.fire_time, task.task_id}, std::move(task.task));
     }
   }
 }

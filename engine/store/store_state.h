@@ -85,7 +85,14 @@ class StoreState {
 
   // Judges `mutation` against this state and, when it applies, applies all
   // of it (and advances last_sequence()). Replay passes DuplicateCheck::kSkip.
-  Outcome apply(const StoreMutation& mutation, DuplicateCheck duplicates = DuplicateCheck::kCheck);
+  // The rvalue form moves the mutation's bytes (mutable states, history
+  // batches, tasks) into the state instead of copying them.
+  Outcome apply(StoreMutation&& mutation, DuplicateCheck duplicates = DuplicateCheck::kCheck);
+  Outcome apply(const StoreMutation& mutation, DuplicateCheck duplicates = DuplicateCheck::kCheck) {
+    return apply(StoreMutation(mutation), duplicates);
+  }
+  // A moved const mutation would be copied whole: refused, to be noticed.
+  Outcome apply(const StoreMutation&& mutation, DuplicateCheck duplicates = DuplicateCheck::kCheck) = delete;
 
   std::uint64_t last_sequence() const noexcept { return last_sequence_; }
   std::size_t request_ids_max() const noexcept { return request_ids_max_; }
@@ -131,7 +138,7 @@ class StoreState {
   using TimerKey = std::pair<sim::TimePoint, std::int64_t>;
 
   void apply_update_shard(const UpdateShardRequest& request);
-  void apply_write(const WriteRequest& request);
+  void apply_write(WriteRequest&& request);
   void apply_complete_tasks(const CompleteTasksRequest& request);
   void remember(const std::string& request_id, RememberedRequest remembered);
 
