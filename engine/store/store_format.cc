@@ -158,16 +158,25 @@ LogScan scan_log(std::string_view file, std::uint64_t generation, std::uint64_t 
 // --- Snapshots -------------------------------------------------------------------
 
 std::string encode_snapshot(std::uint64_t generation, std::uint64_t last_sequence, std::string_view payload) {
-  std::string bytes(kSnapshotHeaderBytes, '\0');
+  std::string bytes;
+  bytes.reserve(kSnapshotHeaderBytes + payload.size());
+  bytes.resize(kSnapshotHeaderBytes);
+  bytes.append(payload);
+  seal_snapshot(bytes, generation, last_sequence);
+  return bytes;
+}
+
+void seal_snapshot(std::string& bytes, std::uint64_t generation, std::uint64_t last_sequence) {
+  DURO_ASSERT(bytes.size() >= kSnapshotHeaderBytes);
+  const std::string_view payload = std::string_view(bytes).substr(kSnapshotHeaderBytes);
+  std::fill_n(bytes.begin(), kSnapshotHeaderBytes, '\0');
   put_u32(bytes, 0, kSnapshotMagic);
   put_u32(bytes, 8, kStoreFormatVersion);
   put_u64(bytes, 16, generation);
   put_u64(bytes, 24, last_sequence);
   put_u64(bytes, 32, payload.size());
   put_u32(bytes, 40, sim::crc32c(payload));
-  put_u32(bytes, 4, sim::crc32c(std::string_view(bytes).substr(8)));
-  bytes.append(payload);
-  return bytes;
+  put_u32(bytes, 4, sim::crc32c(std::string_view(bytes).substr(8, kSnapshotHeaderBytes - 8)));
 }
 
 std::optional<ParsedSnapshot> parse_snapshot(std::string_view file, std::string* why_not) {

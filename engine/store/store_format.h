@@ -134,6 +134,10 @@ struct SnapshotHeader {
 };
 
 std::string encode_snapshot(std::uint64_t generation, std::uint64_t last_sequence, std::string_view payload);
+// The same, in place: `bytes` holds kSnapshotHeaderBytes of room and then
+// the payload; fills the header. A snapshot is the whole store: this spares
+// copying it once more.
+void seal_snapshot(std::string& bytes, std::uint64_t generation, std::uint64_t last_sequence);
 
 struct ParsedSnapshot {
   SnapshotHeader header;
