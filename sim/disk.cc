@@ -123,16 +123,7 @@ Result<void> Disk::create(std::string_view path) {
   // Journal first: if the journal is full, its commit must not see (and
   // collect) an inode nothing references yet.
   append_journal(JournalOp{JournalOp::Kind::kCreate, std::string(path), {}, id});
-  Inode& inode = inodes_.emplace(id, Inode{}).first->second;
-  if (!spare_buffers_.empty()) {
-    // The largest: a file created now is most likely the next generation
-    // of the largest file removed.
-    auto largest = std::max_element(spare_buffers_.begin(), spare_buffers_.end(),
-                                    [](const auto& a, const auto& b) { return a.capacity() < b.capacity(); });
-    inode.cache = std::move(*largest);
-    spare_buffers_.erase(largest);
-    DURO_ASSERT(inode.cache.empty());
-  }
+  inodes_.emplace(id, Inode{});
   names_.emplace(std::string(path), id);
   DURO_ASSERT(inodes_.size() <= options_.files_max);
   stats_.metadata_ops++;
@@ -245,25 +236,9 @@ void Disk::collect_garbage() {
     }
     DURO_ASSERT(used_bytes_ >= it->second.footprint_bytes);
     used_bytes_ -= it->second.footprint_bytes;
-    keep_buffer(std::move(it->second.cache));
     it = inodes_.erase(it);
   }
   DURO_ASSERT(inodes_.size() == referenced.size());
-}
-
-void Disk::keep_buffer(std::string buffer) {
-  // Small buffers cost little to grow again.
-  static constexpr std::size_t kWorthKeepingBytes = std::size_t{64} << 10;
-  if (buffer.capacity() < kWorthKeepingBytes) return;
-  buffer.clear();
-  if (spare_buffers_.size() < kSpareBuffersMax) {
-    spare_buffers_.push_back(std::move(buffer));
-    return;
-  }
-  auto smallest = std::min_element(spare_buffers_.begin(), spare_buffers_.end(),
-                                   [](const auto& a, const auto& b) { return a.capacity() < b.capacity(); });
-  if (smallest->capacity() < buffer.capacity()) *smallest = std::move(buffer);
-  DURO_ASSERT(spare_buffers_.size() <= kSpareBuffersMax);
 }
 
 // --- Data ------------------------------------------------------------------------
@@ -274,9 +249,7 @@ Result<std::string> Disk::read(std::string_view path, std::uint64_t offset, std:
   Result<Inode*> found = find(path);
   if (!found.ok()) return found.error();
   if (inject_io_error("read", path)) return disk_error(ErrorCode::kIoError, "injected I/O error reading", path);
-  const std::string& cache = found.value()->cache;
-  std::string bytes;
-  if (offset < cache.size()) bytes = cache.substr(offset, std::min<std::uint64_t>(length, cache.size() - offset));
+  std::string bytes = found.value()->cache.read(offset, length);
   if (!bytes.empty() && corruption_probability_ > 0 && corruption_kinds_.bit_flips &&
       fault_random_.bernoulli(corruption_probability_)) {
     const std::uint64_t bit = fault_random_.uniform(bytes.size() * 8);
@@ -330,7 +303,7 @@ Result<void> Disk::write_at(std::string_view path, Inode& inode, std::uint64_t o
     inode.unsynced.push_back(Unsynced{offset, 0, length, false});
   } else {
     separate(inode);
-    apply_write(inode.cache, offset, bytes);
+    inode.cache.write(offset, bytes);
     inode.unsynced.push_back(Unsynced{offset, inode.unsynced_data.size(), length, false});
     inode.unsynced_data.append(bytes);
   }
@@ -356,7 +329,7 @@ Result<void> Disk::truncate(std::string_view path, std::uint64_t size_bytes) {
   if (inject_io_error("truncate", path)) return disk_error(ErrorCode::kIoError, "injected I/O error truncating", path);
   make_room_for_unsynced(inode, 0);
   separate(inode);
-  inode.cache.resize(size_bytes, '\0');
+  inode.cache.resize(size_bytes);
   inode.unsynced.push_back(Unsynced{size_bytes, inode.unsynced_data.size(), 0, true});
   set_footprint(inode, std::max(inode.footprint_bytes, size_bytes));
   stats_.truncates++;
@@ -457,11 +430,11 @@ void Disk::separate(Inode& inode) {
   if (!inode.appended_only) return;
   DURO_ASSERT(inode.durable.empty() && inode.unsynced_data.empty());
   DURO_ASSERT(inode.durable_size <= inode.cache.size());
-  inode.durable.assign(inode.cache, 0, inode.durable_size);
+  inode.durable = inode.cache.read(0, inode.durable_size);
   for (Unsynced& op : inode.unsynced) {
     DURO_ASSERT(!op.truncate && op.offset + op.length <= inode.cache.size());
     op.data_begin = inode.unsynced_data.size();
-    inode.unsynced_data.append(inode.cache, op.offset, op.length);
+    inode.cache.append_to(inode.unsynced_data, op.offset, op.length);
   }
   inode.appended_only = false;
   inode.durable_size = 0;
@@ -574,7 +547,7 @@ Result<std::string> Disk::contents(std::string_view path) const {
   assert_may_query();
   const Inode* inode = find(path);
   if (inode == nullptr) return disk_error(ErrorCode::kNotFound, "no such file", path);
-  return inode->cache;
+  return inode->cache.to_string();
 }
 
 // --- The world ---------------------------------------------------------------------
@@ -597,8 +570,9 @@ void Disk::crash() {
   for (auto& [id, inode] : inodes_) {
     settle_as_crash(inode, crash_random_);
     // What is left is on the media alone: one copy again.
-    inode.cache = std::move(inode.durable);
+    inode.cache.assign(inode.durable);
     inode.durable.clear();
+    inode.durable.shrink_to_fit();
     inode.appended_only = true;
     inode.durable_size = inode.cache.size();
     set_footprint(inode, inode.cache.size());

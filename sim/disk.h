@@ -117,6 +117,7 @@
 #include <vector>
 
 #include "sim/clock.h"
+#include "sim/file_bytes.h"
 #include "sim/node.h"
 #include "sim/random.h"
 #include "sim/result.h"
@@ -289,7 +290,7 @@ class Disk {
   // copies exactly as it always did: the same outcomes from the same seed.
   struct Inode {
     std::string durable;  // What the media holds: what a crash starts from. Empty while appended_only.
-    std::string cache;    // What reads see.
+    FileBytes cache;      // What reads see.
     std::vector<Unsynced> unsynced;  // In the order they were made.
     std::string unsynced_data;       // Empty while appended_only.
     bool appended_only = true;
@@ -328,8 +329,6 @@ class Disk {
   bool misdirect_write(std::string& data, std::uint64_t offset, std::string_view bytes);
   void settle_as_crash(Inode& inode, Random& random);
   void append_journal(JournalOp op);
-  // Keeps a collected inode's read buffer for a file created later.
-  void keep_buffer(std::string buffer);
   void commit_journal();
   void collect_garbage();
   static void apply_journal_op(Namespace& names, const JournalOp& op);
@@ -351,14 +350,6 @@ class Disk {
   std::vector<JournalOp> journal_;  // Uncommitted, in order.
   InodeId inode_next_ = 1;
   std::uint64_t used_bytes_ = 0;
-  // The read buffers of the last collected inodes, empty but with their
-  // capacity, for the next files created to fill. A store's log is removed
-  // at every compaction and the next one grows as large: reusing the
-  // buffer spares it a dozen reallocations, each copying the whole log into
-  // fresh memory the kernel must fault in. Host memory only; nothing a
-  // simulation computes depends on it. At most kSpareBuffersMax.
-  static constexpr std::size_t kSpareBuffersMax = 2;
-  std::vector<std::string> spare_buffers_;
 
   double io_error_probability_ = 0;
   double corruption_probability_ = 0;
