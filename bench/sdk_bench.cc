@@ -364,6 +364,12 @@ void workflow_end_to_end(benchmark::State& state, int servers, std::uint64_t bat
   state.counters["store_writes_per_workflow"] = static_cast<double>(store_after.writes - store_before.writes) / workflows;
   state.counters["store_reads_per_workflow"] = static_cast<double>(store_after.reads - store_before.reads) / workflows;
   state.counters["store_batches_per_workflow"] = static_cast<double>(store_after.batches - store_before.batches) / workflows;
+  // Writes that did not apply: a condition failed (a stale version), or a
+  // retry got its first outcome back.
+  state.counters["store_write_failures_per_workflow"] =
+      static_cast<double>(store_after.write_failures - store_before.write_failures) / workflows;
+  state.counters["store_duplicates_per_workflow"] =
+      static_cast<double>(store_after.duplicates - store_before.duplicates) / workflows;
   if (bench::counting_allocations()) {
     state.counters["allocs_per_workflow"] = static_cast<double>(bench::allocations() - allocations_before) / workflows;
   }
@@ -497,7 +503,10 @@ void BM_open_workflows_memory(benchmark::State& state) {
     std::uint64_t asleep = 0;  // Workflow tasks answered with the 30-day timer.
     worker::WorkerOptions worker_options;
     worker_options.cache_size = cache_size;
-    SdkClusterOptions options{.seed = 1, .servers = 1, .worker = worker_options};
+    SdkClusterOptions options;
+    options.seed = 1;
+    options.servers = 1;
+    options.worker = worker_options;
     options.observer = [&asleep](const worker::TaskReport& report) {
       if (report.answer.failed) return;
       for (const engine::Command& command : report.answer.commands) {

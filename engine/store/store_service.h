@@ -59,8 +59,11 @@ namespace duro::engine::store {
 
 struct StoreOptions {
   // Requests handled at once; beyond it the RPC server answers kOverloaded.
-  // Also the bound on queued writes.
-  std::size_t requests_concurrent_max = 256;
+  // Also the bound on queued writes. A server holds at most one write in
+  // flight per workflow it is running: at 256, a thousand workflows started
+  // at once had 1.4 writes each refused and sent again after a backoff
+  // (a round trip and a timer for nothing). A queued write costs a few KiB.
+  std::size_t requests_concurrent_max = 1024;
   // One batch holds at most this many records and (unless one record alone
   // is larger) this many payload bytes.
   std::size_t batch_records_max = 256;

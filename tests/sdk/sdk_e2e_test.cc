@@ -11,6 +11,7 @@
 #include "engine/sdk/registry.h"
 #include "engine/server/server_node.h"
 #include "engine/sdk/replayer.h"
+#include "engine/store/store_service.h"
 #include "engine/testing/sdk_cluster.h"
 
 namespace duro::sdk {
@@ -238,7 +239,8 @@ TEST(SdkEndToEnd, FanOutChildSideEffectQueryAndSignalHandler) {
   expect_replays_identically(registry, history, {"fanout-1", run_id}, observed);
 }
 
-// A burst of starts beyond the store's bound on concurrent requests (256):
+// A burst of starts beyond the store's bound on concurrent requests (half
+// as many again):
 // the store refuses the excess (kOverloaded, before running them) and the
 // shards send those writes again. Nobody reloads a shard for it — a refusal
 // at the bound is not an unknown outcome — and every workflow completes.
@@ -252,7 +254,7 @@ TEST(SdkEndToEnd, ABurstBeyondTheStoresBoundCompletesWithoutReloadingAShard) {
     return x + 1;
   });
   SdkCluster cluster(registry, {.seed = 3, .servers = 1});
-  constexpr std::int64_t kWorkflows = 600;
+  const auto kWorkflows = static_cast<std::int64_t>(engine::store::StoreOptions{}.requests_concurrent_max * 3 / 2);
   std::int64_t completed = 0;
   std::int64_t finished = 0;
   cluster.on_client([&](sim::Env& env, TestClient& client) {
