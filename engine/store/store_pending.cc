@@ -21,14 +21,10 @@ void erase_retired(Map& map, std::uint64_t sequence, SequenceOf sequence_of,
   }
 }
 
-// Inserts `key` -> `value`, or assigns `value` to the key's entry, in a
-// node from `spares` if there is one.
-template <typename Map, typename Key, typename Value, typename MakeKey>
-void put(Map& map, std::vector<typename Map::node_type>& spares, const Key& key, Value value, MakeKey make_key) {
-  if (auto found = map.find(key); found != map.end()) {
-    found->second = std::move(value);
-    return;
-  }
+// Inserts make_key() -> `value`, a key not in `map`, in a node from
+// `spares` if there is one.
+template <typename Map, typename Value, typename MakeKey>
+void insert_new(Map& map, std::vector<typename Map::node_type>& spares, Value value, MakeKey make_key) {
   if (spares.empty()) {
     map.emplace(make_key(), std::move(value));
     return;
@@ -39,6 +35,16 @@ void put(Map& map, std::vector<typename Map::node_type>& spares, const Key& key,
   node.mapped() = std::move(value);
   const auto inserted = map.insert(std::move(node));
   DURO_ASSERT(inserted.inserted);
+}
+
+// Inserts `key` -> `value`, or assigns `value` to the key's entry.
+template <typename Map, typename Key, typename Value, typename MakeKey>
+void put(Map& map, std::vector<typename Map::node_type>& spares, const Key& key, Value value, MakeKey make_key) {
+  if (auto found = map.find(key); found != map.end()) {
+    found->second = std::move(value);
+    return;
+  }
+  insert_new(map, spares, std::move(value), make_key);
 }
 
 }  // namespace
@@ -79,13 +85,23 @@ void PendingWrites::add(const StoreMutation& mutation, const Outcome& outcome, s
       executions_.insert_or_assign(key, Tagged<std::optional<ExecutionMeta>>{std::nullopt, sequence});
     }
     for (const ExecutionWrite& execution : write->executions) {
+      // One lookup here, one in the state if no pending write has the run:
+      // execution_meta() and then put() would look twice each.
       const ExecutionKeyRef key{execution.workflow_id, execution.run_id};
-      ExecutionMeta meta = execution_meta(key).value_or(ExecutionMeta{write->shard_id, 0, 1});
+      const auto pending = executions_.find(key);
+      const std::optional<ExecutionMeta> before =
+          pending != executions_.end() ? pending->second.value : state_.execution_meta(key);
+      ExecutionMeta meta = before.value_or(ExecutionMeta{write->shard_id, 0, 1});
       DURO_ASSERT(meta.version == execution.expected_version);
       meta.version++;
       if (execution.append.has_value()) meta.next_event_id += execution.append->event_count;
-      put(executions_, spare_executions_, key, Tagged<std::optional<ExecutionMeta>>{meta, sequence},
-          [&] { return ExecutionKey{execution.workflow_id, execution.run_id}; });
+      Tagged<std::optional<ExecutionMeta>> tagged{meta, sequence};
+      if (pending != executions_.end()) {
+        pending->second = tagged;
+      } else {
+        insert_new(executions_, spare_executions_, tagged,
+                   [&] { return ExecutionKey{execution.workflow_id, execution.run_id}; });
+      }
     }
     for (const CurrentWrite& current : write->currents) {
       currents_.insert_or_assign(current.record.workflow_id, Tagged<CurrentRecord>{current.record, sequence});
