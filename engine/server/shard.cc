@@ -97,6 +97,7 @@ Shard::Shard(Context context, std::uint32_t shard_id, std::int64_t range_id, sim
       clock_(context_.env->clock(), time_floor) {
   DURO_ASSERT(range_id > 0);
   DURO_ASSERT(shard_id < context_.options->shard_count);
+  DURO_ASSERT(context_.options->cached_runs_max > 0);  // remember() evicts one to make room.
   // Task ids rise across owners: each range id owns its own block.
   DURO_ASSERT(range_id < (std::int64_t{1} << 30));
   task_id_next_ = range_id << 32;

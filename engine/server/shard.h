@@ -261,8 +261,8 @@ class Shard : public std::enable_shared_from_this<Shard> {
   // next lock to reuse: a workflow takes its lock a dozen times in its life,
   // and each took two allocations. At most kSpareLocksMax.
   std::vector<Locks::node_type> spare_locks_;
-  // Runs in ExecutionKey's order, looked up by a WorkflowExecution as well
-  // (no key to build for a lookup).
+  // Runs in ExecutionKey's order, for close_waiters_; looked up by a
+  // WorkflowExecution as well (no key to build for a lookup).
   struct RunOrder {
     using is_transparent = void;
     template <typename A, typename B>

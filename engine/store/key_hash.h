@@ -13,10 +13,12 @@
 // iterated in an order that shows (DESIGN.md §2.4): whoever must list it
 // (a snapshot image) sorts first.
 //
-// Neither hash is noexcept, on purpose: libstdc++ then keeps each node's hash
-// code in the node, so a lookup walking a bucket compares codes, not the
-// strings behind them, and a rehash reads no key. (For a noexcept hash it
-// recomputes the codes, reading every key string it passes.)
+// Neither hash is noexcept, on purpose: libstdc++ (Debian's, the one this
+// builds with) then keeps each node's hash code in the node, so a lookup
+// walking a bucket compares codes, not the strings behind them, and a
+// rehash reads no key. (For a noexcept hash it recomputes the codes,
+// reading every key string it passes.) Other standard libraries decide for
+// themselves; only speed depends on it.
 #pragma once
 
 #include <cstddef>

@@ -78,9 +78,11 @@ concept StoreView = requires(const View& view, std::uint32_t shard_id, Execution
 
 // Whether a request id already applied counts: live requests check it;
 // replay does not (the log holds only mutations that passed it, and the
-// table's bound may differ between incarnations), nor does the store when
-// it applies a durable write whose id submit() checked (store_service.cc).
-enum class DuplicateCheck : bool { kCheck, kSkip };
+// table's bound may differ between incarnations). The store applying a
+// durable write whose id submit() checked (store_service.cc) does not look
+// it up either, but asserts the id was new once it is remembered: a free
+// check of the pending overlay.
+enum class DuplicateCheck : std::uint8_t { kCheck, kSkip, kAssertFresh };
 
 // Why the request contradicts itself, or nullopt. Needs no view.
 std::optional<std::string> invalid_reason(const StoreMutation& mutation);

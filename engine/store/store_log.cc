@@ -280,10 +280,12 @@ LogStatus StoreLog::compact(const StoreState& state) {
   point(kPointNewLogSynced);
 
   // 2. The snapshot, under a temporary name, durable.
-  // Encoded after room for its header, in a buffer reserved at once: the
-  // new state is at most the last snapshot plus what was logged since, and
+  // Encoded after room for its header, in a buffer reserved at once:
   // growing a buffer the size of the store by doubling copies it again and
-  // again into memory the kernel must fault in.
+  // again into memory the kernel must fault in. The reservation is a guess
+  // (the last snapshot plus what was logged since, about the most the state
+  // can have grown; pages never written are never resident), and a state
+  // that outgrows it only grows the buffer.
   std::string snapshot;
   snapshot.reserve(kSnapshotHeaderBytes + snapshot_bytes_ + log_bytes_);
   snapshot.resize(kSnapshotHeaderBytes);

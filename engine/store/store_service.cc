@@ -151,10 +151,11 @@ void StoreService::commit_batch() {
     for (QueuedWrite& write : batch) {
       if (!write.mutation.has_value()) continue;
       // Judged again, conditions and all, as an assertion that the pending
-      // overlay judged it right; but not its request id: submit() found it
-      // in neither the state nor the overlay, and the overlay holds the id
-      // of every write queued since, so none can have taken it.
-      const Outcome applied = state_.apply(std::move(*write.mutation), DuplicateCheck::kSkip);
+      // overlay judged it right; its request id is not looked up but
+      // asserted new once remembered: submit() found it in neither the
+      // state nor the overlay, and the overlay holds the id of every write
+      // queued since, so none can have taken it.
+      const Outcome applied = state_.apply(std::move(*write.mutation), DuplicateCheck::kAssertFresh);
       DURO_ASSERT_MSG(applied.applies() && state_.last_sequence() == write.sequence,
                       "a durable write judged differently than when it arrived");
     }
@@ -165,7 +166,14 @@ void StoreService::commit_batch() {
   in_flight_ = 0;
   for (QueuedWrite& write : batch) {
     write.done.set_value(std::move(write.outcome));
-    write = QueuedWrite{};
+    // Reset for reuse, keeping the record's buffer for the next encoding
+    // unless a large write left it large.
+    write.mutation.reset();
+    write.sequence = 0;
+    write.record.clear();
+    if (write.record.capacity() > kSpareRecordBytesMax) write.record.shrink_to_fit();
+    write.outcome = Outcome{};
+    write.done = sim::Promise<Outcome>{};
   }
   const std::size_t spare_room = kSpareWritesMax - std::min(kSpareWritesMax, spare_writes_.size());
   auto kept_end = batch.begin();

@@ -161,11 +161,13 @@ class StoreService final : public sim::Process {
   // A list, not a deque: a QueuedWrite is too large for a deque to keep two
   // in a block, so each push allocated one. A batch is spliced out of the
   // queue, and its entries into spare_writes_ once answered, for the next
-  // submits to reuse: queueing allocates nothing once warm.
+  // submits to reuse, record buffer included (up to kSpareRecordBytesMax):
+  // once warm, queueing a write allocates only its promise's state.
   using WriteQueue = std::list<QueuedWrite>;
   WriteQueue queue_;
   WriteQueue spare_writes_;  // Reset, ready for reuse; at most kSpareWritesMax.
   static constexpr std::size_t kSpareWritesMax = 1024;
+  static constexpr std::size_t kSpareRecordBytesMax = std::size_t{16} << 10;
   std::size_t in_flight_ = 0;  // Writes of the batch being committed.
   std::uint64_t next_sequence_ = 0;
   sim::Channel<bool> doorbell_{1};

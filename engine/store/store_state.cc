@@ -72,8 +72,10 @@ Outcome StoreState::apply(StoreMutation&& mutation, DuplicateCheck duplicates) {
         }
       },
       mutation);
-  remember(mutation_request_id(mutation),
-           RememberedRequest{mutation_kind(mutation), last_sequence_, outcome.shard});
+  const bool fresh = remember(mutation_request_id(mutation),
+                             RememberedRequest{mutation_kind(mutation), last_sequence_, outcome.shard});
+  DURO_ASSERT_MSG(fresh || duplicates != DuplicateCheck::kAssertFresh,
+                  "a write judged fresh at submit found its request id already applied");
   return outcome;
 }
 
@@ -136,10 +138,10 @@ void StoreState::apply_complete_tasks(const CompleteTasksRequest& request) {
   }
 }
 
-void StoreState::remember(const std::string& request_id, RememberedRequest remembered) {
+bool StoreState::remember(const std::string& request_id, RememberedRequest remembered) {
   const std::uint64_t sequence = remembered.sequence;
   DURO_ASSERT(request_id_order_.empty() || request_id_order_.back().first < sequence);
-  auto entry = request_ids_.insert_or_assign(request_id, std::move(remembered)).first;
+  const auto [entry, fresh] = request_ids_.insert_or_assign(request_id, std::move(remembered));
   request_id_order_.emplace_back(sequence, &*entry);
   // Each pass removes one entry: at most one pass per entry ever added.
   while (request_id_order_.size() > request_ids_max_) {
@@ -152,6 +154,7 @@ void StoreState::remember(const std::string& request_id, RememberedRequest remem
     request_id_order_.pop_front();
   }
   DURO_ASSERT(request_ids_.size() <= request_id_order_.size());
+  return fresh;
 }
 
 // --- View -------------------------------------------------------------------------

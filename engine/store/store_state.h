@@ -140,7 +140,8 @@ class StoreState {
   void apply_update_shard(const UpdateShardRequest& request);
   void apply_write(WriteRequest&& request);
   void apply_complete_tasks(const CompleteTasksRequest& request);
-  void remember(const std::string& request_id, RememberedRequest remembered);
+  // Whether the id was new to the table.
+  bool remember(const std::string& request_id, RememberedRequest remembered);
 
   std::size_t request_ids_max_;
   std::uint64_t last_sequence_ = 0;

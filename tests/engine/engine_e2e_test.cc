@@ -2,6 +2,7 @@
 // worker and a client, in one simulated world.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,11 +29,13 @@ using testing::RawWorkerOptions;
 using testing::TestClient;
 
 struct Cluster {
-  explicit Cluster(std::uint64_t seed, int server_count = 3) : world({.seed = seed}) {
+  explicit Cluster(std::uint64_t seed, int server_count = 3, std::function<void(ServerOptions&)> adjust = {})
+      : world({.seed = seed}) {
     store = world.add_node("store", [](sim::Env& env) { return store::boot_store(env); });
     ServerOptions options;
     options.store_address = world.env(store).address();
     options.shard_count = 8;
+    if (adjust) adjust(options);
     for (int i = 1; i <= server_count; i++) {
       servers.push_back(world.add_node("server-" + std::to_string(i), server_boot(options)));
       addresses.push_back(world.env(servers.back()).address());
@@ -187,6 +190,78 @@ TEST(EngineEndToEnd, ANewIdStartsInOneStoreCallAndAKnownIdKeepsTheStartRules) {
   EXPECT_EQ(before_restart.start_conflicts, 0U);
   EXPECT_EQ(after_restart.brand_new_starts, 0U);
   EXPECT_EQ(after_restart.start_conflicts, 1U);
+}
+
+// A shard caches at most cached_runs_max runs. To make room it drops a
+// closed run first, then the open run used least recently (not, as once,
+// the smallest key). Runs on a queue nobody polls stay open; signals load
+// them, and a miss shows in the shard's stats.
+TEST(EngineEndToEnd, AShardEvictsClosedRunsFirstThenTheLeastRecentlyUsed) {
+  Cluster cluster(21, /*server_count=*/1, [](ServerOptions& options) {
+    options.shard_count = 1;
+    options.cached_runs_max = 2;
+  });
+  const sim::NodeId server = cluster.servers.front();
+  auto misses = [&]() -> std::uint64_t {
+    auto* node = dynamic_cast<ServerNode*>(cluster.world.sim().process(server));
+    auto owned = node != nullptr ? node->shards().shard(0) : nullptr;
+    return owned != nullptr ? owned->stats().cache_misses : 0;
+  };
+  std::vector<std::string> problems;
+  std::vector<std::uint64_t> missed;  // Misses after each step.
+  bool done = false;
+  sim::Env& env = cluster.world.env(cluster.client);
+  env.spawn("client", [&] {
+    TestClient client(env, cluster.addresses, 7500);
+    env.sleep_for(5s);  // The server takes the shard.
+    std::map<std::string, std::string> runs;
+    auto start = [&](const std::string& id, const std::string& queue) {
+      StartWorkflowExecutionRequest request;
+      request.request_id = "start-" + id;
+      request.workflow_id = id;
+      request.workflow_type = "three_steps";
+      request.task_queue = TaskQueue{queue, TaskQueueKind::kNormal};
+      sim::Result<StartWorkflowExecutionReply> started = client.start(request, env.sim().deadline_after(60s));
+      if (!started.ok()) problems.push_back("start " + id + ": " + sim::to_string(started.error()));
+      if (started.ok()) runs[id] = started.value().run_id;
+    };
+    auto signal = [&](const std::string& id) {
+      SignalWorkflowExecutionRequest request;
+      request.request_id = "signal-" + id + "-" + std::to_string(missed.size());
+      request.execution = {id, runs[id]};
+      request.signal_name = "poke";
+      if (sim::Result<Ack> sent = client.signal(request, env.sim().deadline_after(60s)); !sent.ok()) {
+        problems.push_back("signal " + id + ": " + sim::to_string(sent.error()));
+      }
+      missed.push_back(misses());
+    };
+    // "a" stays open (nobody polls its queue); "done" completes and is
+    // then the most recently used run, by its result.
+    start("a", "nobody");
+    start("done", "default");
+    sim::Result<GetWorkflowExecutionResultReply> result =
+        client.wait_result({"done", runs["done"]}, env.sim().deadline_after(120s));
+    if (!result.ok() || result.value().status != WorkflowStatus::kCompleted) problems.push_back("done did not complete");
+    missed.push_back(misses());
+    start("b", "nobody");  // Room for b: the closed run goes, not a.
+    signal("a");           // [0] a was kept: no miss.
+    start("c", "nobody");  // Room for c: b, used before a.
+    signal("a");           // [1] kept: no miss.
+    signal("b");           // [2] b was dropped: a miss. It evicts c, used before a.
+    signal("a");           // [3] kept: no miss.
+    signal("c");           // [4] c was dropped: a miss.
+    done = true;
+  });
+  cluster.world.run_for(std::chrono::minutes{10});
+  for (const std::string& problem : problems) ADD_FAILURE() << problem;
+  ASSERT_TRUE(done);
+  ASSERT_EQ(missed.size(), 6U);
+  const std::uint64_t base = missed[0];
+  EXPECT_EQ(missed[1] - base, 0U) << "the open run went before the closed one";
+  EXPECT_EQ(missed[2] - base, 0U) << "the most recently used open run went";
+  EXPECT_EQ(missed[3] - base, 1U) << "the least recently used open run was kept";
+  EXPECT_EQ(missed[4] - base, 1U);
+  EXPECT_EQ(missed[5] - base, 2U);
 }
 
 // A worker's retry of an activity completion whose reply was lost finds
