@@ -91,13 +91,4 @@ std::string FileBytes::read(std::uint64_t offset, std::uint64_t length) const {
   return bytes;
 }
 
-bool FileBytes::operator==(std::string_view bytes) const {
-  if (bytes.size() != size_) return false;
-  for (const std::string& chunk : chunks_) {
-    if (bytes.substr(0, chunk.size()) != chunk) return false;
-    bytes.remove_prefix(chunk.size());
-  }
-  return true;
-}
-
 }  // namespace duro::sim

@@ -43,8 +43,6 @@ class FileBytes {
   std::string read(std::uint64_t offset, std::uint64_t length) const;
   std::string to_string() const { return read(0, size_); }
 
-  bool operator==(std::string_view bytes) const;
-
  private:
   // The last chunk, with room for at least one more byte.
   std::string& chunk_with_room();

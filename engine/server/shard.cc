@@ -292,9 +292,7 @@ void Shard::forget(const WorkflowExecution& execution) {
   if (!execution.run_id.empty()) {
     if (auto cached = cache_.find(execution); cached != cache_.end()) evict(cached);
   }
-  if (auto current = current_runs_.find(execution.workflow_id); current != current_runs_.end()) {
-    current_runs_.erase(current);
-  }
+  current_runs_.erase(execution.workflow_id);
 }
 
 sim::Result<std::string> Shard::resolve_run(const std::string& workflow_id) {
