@@ -25,31 +25,7 @@ std::vector<const typename Table::value_type*> sorted_by_key(const Table& table)
 
 }  // namespace
 
-StoreState::StoreState(std::size_t request_ids_max) : request_ids_max_(request_ids_max) {
-  DURO_ASSERT(request_ids_max > 0);
-}
-
-StoreState::StoreState(const StoreState& other)
-    : request_ids_max_(other.request_ids_max_),
-      last_sequence_(other.last_sequence_),
-      shards_(other.shards_),
-      executions_(other.executions_),
-      currents_(other.currents_),
-      transfer_tasks_(other.transfer_tasks_),
-      timer_tasks_(other.timer_tasks_),
-      request_ids_(other.request_ids_) {
-  // Bounded by other's order, itself bounded by request_ids_max_.
-  for (const auto& [sequence, entry] : other.request_id_order_) {
-    auto mine = request_ids_.find(entry->first);
-    DURO_ASSERT(mine != request_ids_.end());
-    request_id_order_.emplace_back(sequence, &*mine);
-  }
-}
-
-StoreState& StoreState::operator=(const StoreState& other) {
-  if (this != &other) *this = StoreState(other);
-  return *this;
-}
+StoreState::StoreState(std::size_t request_ids_max) : request_ids_(request_ids_max) {}
 
 // --- Mutations -------------------------------------------------------------------
 
@@ -72,8 +48,8 @@ Outcome StoreState::apply(StoreMutation&& mutation, DuplicateCheck duplicates) {
         }
       },
       mutation);
-  const bool fresh = remember(mutation_request_id(mutation),
-                             RememberedRequest{mutation_kind(mutation), last_sequence_, outcome.shard});
+  const bool fresh = request_ids_.remember(mutation_request_id(mutation),
+                                          RememberedRequest{mutation_kind(mutation), last_sequence_, outcome.shard});
   DURO_ASSERT_MSG(fresh || duplicates != DuplicateCheck::kAssertFresh,
                   "a write judged fresh at submit found its request id already applied");
   return outcome;
@@ -138,25 +114,6 @@ void StoreState::apply_complete_tasks(const CompleteTasksRequest& request) {
   }
 }
 
-bool StoreState::remember(const std::string& request_id, RememberedRequest remembered) {
-  const std::uint64_t sequence = remembered.sequence;
-  DURO_ASSERT(request_id_order_.empty() || request_id_order_.back().first < sequence);
-  const auto [entry, fresh] = request_ids_.insert_or_assign(request_id, std::move(remembered));
-  request_id_order_.emplace_back(sequence, &*entry);
-  // Each pass removes one entry: at most one pass per entry ever added.
-  while (request_id_order_.size() > request_ids_max_) {
-    const auto [oldest_sequence, oldest] = request_id_order_.front();
-    if (oldest->second.sequence == oldest_sequence) {
-      const auto found = request_ids_.find(oldest->first);
-      DURO_ASSERT(found != request_ids_.end() && &*found == oldest);
-      request_ids_.erase(found);
-    }
-    request_id_order_.pop_front();
-  }
-  DURO_ASSERT(request_ids_.size() <= request_id_order_.size());
-  return fresh;
-}
-
 // --- View -------------------------------------------------------------------------
 
 const ShardRecord* StoreState::shard_record(std::uint32_t shard_id) const {
@@ -176,8 +133,7 @@ const CurrentRecord* StoreState::current_record(std::string_view workflow_id) co
 }
 
 const RememberedRequest* StoreState::remembered(std::string_view request_id) const {
-  auto found = request_ids_.find(request_id);
-  return found == request_ids_.end() ? nullptr : &found->second;
+  return request_ids_.find(request_id);
 }
 
 // --- Reads ------------------------------------------------------------------------
@@ -340,14 +296,14 @@ void StoreState::encode(std::string& output) const {
       encoder.write(task);
     }
   }
-  // The sequences give back the order of eviction.
+  // Oldest first: the order of eviction, by increasing sequence.
   encoder.write_count(request_ids_.size());
-  for (const auto* entry : sorted_by_key(request_ids_)) {
-    encoder.write(entry->first);
-    encoder.write(static_cast<std::uint8_t>(entry->second.kind));
-    encoder.write(entry->second.sequence);
-    encoder.write(entry->second.shard);
-  }
+  request_ids_.for_each([&](std::string_view id, const RememberedRequest& remembered) {
+    encoder.write_bytes(id);
+    encoder.write(static_cast<std::uint8_t>(remembered.kind));
+    encoder.write(remembered.sequence);
+    encoder.write(remembered.shard);
+  });
 }
 
 bool StoreState::operator==(const StoreState& other) const {
@@ -453,8 +409,7 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
   }
 
   if (!decoder.read_count(count, 1)) return decoder.error();
-  std::vector<std::pair<std::uint64_t, RequestIds::value_type*>> order;
-  order.reserve(count);
+  std::uint64_t previous_sequence = 0;
   for (std::size_t i = 0; i < count; i++) {
     std::string id;
     std::uint8_t kind = 0;
@@ -470,19 +425,12 @@ sim::Result<StoreState> StoreState::decode(std::string_view bytes, std::size_t r
     if (entry.sequence == 0 || entry.sequence > state.last_sequence_) {
       return fail("request-id table: a sequence out of range");
     }
-    if (!order.empty() && order.back().second->first >= id) return fail("request-id table out of order");
-    const std::uint64_t sequence = entry.sequence;
-    order.emplace_back(sequence, &*state.request_ids_.emplace(std::move(id), std::move(entry)).first);
+    if (entry.sequence <= previous_sequence) return fail("request-id table out of order");
+    previous_sequence = entry.sequence;
+    // A table above request_ids_max (the bound shrank between runs) loses
+    // its oldest ids as the newer ones come in.
+    if (!state.request_ids_.remember(id, entry)) return fail("request-id table: an id twice");
   }
-  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (std::size_t i = 1; i < order.size(); i++) {
-    if (order[i - 1].first == order[i].first) return fail("request-id table: two ids of one sequence");
-  }
-  // A table above request_ids_max (the bound shrank between runs) loses
-  // its oldest ids.
-  const std::size_t evicted = order.size() > request_ids_max ? order.size() - request_ids_max : 0;
-  for (std::size_t i = 0; i < evicted; i++) state.request_ids_.erase(state.request_ids_.find(order[i].second->first));
-  state.request_id_order_.assign(order.begin() + static_cast<std::ptrdiff_t>(evicted), order.end());
   if (!decoder.finish()) return decoder.error();
   return state;
 }

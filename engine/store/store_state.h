@@ -28,14 +28,14 @@
 //
 // Containers are ordered (std::map), so iteration, encoding and every
 // read's order are functions of the keys alone (DESIGN.md §2.4), except the
-// three tables that grow with every workflow: executions, current-run
-// records and request ids are hashed (key_hash.h), looked up one key at a
-// time, and never iterated but to encode them, which sorts them first.
+// three tables that grow with every workflow: executions and current-run
+// records are hashed (key_hash.h), looked up one key at a time, and never
+// iterated but to encode them, which sorts them first; request ids are in
+// request_id_table.h, listed oldest first.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -45,6 +45,7 @@
 #include <utility>
 
 #include "engine/store/key_hash.h"
+#include "engine/store/request_id_table.h"
 #include "engine/store/store_api.h"
 #include "engine/store/store_conditions.h"
 #include "engine/store/store_mutation.h"
@@ -74,12 +75,6 @@ struct ExecutionRecord {
 class StoreState {
  public:
   explicit StoreState(std::size_t request_ids_max = kRequestIdsRemembered);
-  // The eviction order points into the request-id table: a copy rebuilds it
-  // against its own table. Moves keep a map's nodes, and so the order.
-  StoreState(const StoreState& other);
-  StoreState& operator=(const StoreState& other);
-  StoreState(StoreState&&) = default;
-  StoreState& operator=(StoreState&&) = default;
 
   // --- Mutations -------------------------------------------------------------
 
@@ -95,7 +90,7 @@ class StoreState {
   Outcome apply(const StoreMutation&& mutation, DuplicateCheck duplicates = DuplicateCheck::kCheck) = delete;
 
   std::uint64_t last_sequence() const noexcept { return last_sequence_; }
-  std::size_t request_ids_max() const noexcept { return request_ids_max_; }
+  std::size_t request_ids_max() const noexcept { return request_ids_.capacity(); }
 
   // --- The view conditions are judged against (StoreView) -----------------------
 
@@ -140,29 +135,14 @@ class StoreState {
   void apply_update_shard(const UpdateShardRequest& request);
   void apply_write(WriteRequest&& request);
   void apply_complete_tasks(const CompleteTasksRequest& request);
-  // Whether the id was new to the table.
-  bool remember(const std::string& request_id, RememberedRequest remembered);
 
-  std::size_t request_ids_max_;
   std::uint64_t last_sequence_ = 0;
   std::map<std::uint32_t, ShardRecord> shards_;
   std::unordered_map<ExecutionKey, ExecutionRecord, ExecutionKeyHash, ExecutionKeyEqual> executions_;
   std::unordered_map<std::string, CurrentRecord, StringHash, std::equal_to<>> currents_;
   std::map<std::uint32_t, std::map<std::int64_t, std::string>> transfer_tasks_;  // shard -> task id -> task
   std::map<std::uint32_t, std::map<TimerKey, std::string>> timer_tasks_;       // shard -> (fire, id) -> task
-  // Every write looks its id up, in a table of up to 100,000 ids that share
-  // long prefixes.
-  using RequestIds = std::unordered_map<std::string, RememberedRequest, StringHash, std::equal_to<>>;
-  RequestIds request_ids_;
-  // (sequence, entry) in the order applied: the eviction order. An entry
-  // whose sequence no longer matches the table's (the id came back in
-  // replay) is stale and skipped when evicted. Never longer than
-  // request_ids_max_. A pointer to the table's element (which a rehash
-  // does not move), not a copy of the id: one allocation less per
-  // mutation. It never dangles: an id leaves the table only by its own
-  // newest entry, at the front, so every older entry for it has left the
-  // deque already.
-  std::deque<std::pair<std::uint64_t, RequestIds::value_type*>> request_id_order_;
+  RequestIdTable request_ids_;
 };
 
 }  // namespace duro::engine::store

@@ -319,7 +319,7 @@ TEST(StoreState, TheRequestIdTableForgetsTheOldestBeyondItsBound) {
 
 TEST(StoreState, TheRequestIdTablesEvictionOrderSurvivesSnapshotsAndCopies) {
   // Ids applied in an order unlike their sorting ("take", "z", "m", "a"):
-  // the image keeps them by id, eviction must still go by application.
+  // eviction goes by application, whether the state was copied or decoded.
   StoreState state(4);
   ASSERT_TRUE(state.apply(take_shard(1, 0, "take")).applies());
   for (const char* id : {"z", "m", "a"}) ASSERT_TRUE(state.apply(write_request(id, 1, 1)).applies());
