@@ -153,6 +153,7 @@ void Shard::timer_loop() {
     if (!timers_pending_.empty()) {
       const auto& [key, task] = *timers_pending_.begin();
       if (task.fire_time <= now) {
+        if (ack_if_stale(timers_pending_.begin())) continue;
         if (timers_running_ < context_.options->timer_concurrency) {
           auto first = timers_pending_.begin();
           const auto task_key = first->first;
@@ -181,6 +182,26 @@ void Shard::timer_loop() {
     sim.suspend(timer_waiter_, "timer tasks", deadline);
     timer_waiting_ = false;
   }
+}
+
+bool Shard::ack_if_stale(std::map<std::pair<std::int64_t, std::int64_t>, TimerTaskInfo>::iterator timer) {
+  DURO_ASSERT(timer != timers_pending_.end());
+  const TimerTaskInfo& task = timer->second;
+  const auto cached = cache_.find(task.execution);
+  if (cached == cache_.end()) return false;
+  const MutableState& state = cached->second.snapshot->state;
+  // The run as cached is the last state the store took. A write in flight
+  // cannot make the timer act again: what it timed (a task attempt, an
+  // activity attempt, a timer's start event) never comes back once gone.
+  if (ExecutionMutator::timer_may_act(state, task.kind)) return false;
+  catch_up_clock(state.last_event_time);  // As an update would have.
+  stats_.stale_timers++;
+  stats_.stale_timers_cached++;
+  stats_.timer_tasks_done++;
+  timer_acks_.emplace_back(sim::TimePoint{sim::Duration{timer->first.first}}, timer->first.second);
+  timers_pending_.erase(timer);
+  if (ack_waiting_) wake(ack_waiter_);
+  return true;
 }
 
 void Shard::run_timer(std::pair<std::int64_t, std::int64_t> key, TimerTaskInfo task) {

@@ -269,6 +269,55 @@ TEST(EngineEndToEnd, AShardEvictsClosedRunsFirstThenTheLeastRecentlyUsed) {
 // eagerly comes back with the retry, as a retried poll's task does, rather
 // than waiting out its start-to-close timeout. A completion that asks with
 // another request id gets nothing.
+// Most timers come due after what they timed is done (the task started,
+// the activity completed). The shard tells so from the cached run and acks
+// them at once, without a fiber; the store then forgets every timer task,
+// and nothing timed out that should not have.
+TEST(EngineEndToEnd, TimersOfFinishedWorkAreAckedFromTheCachedRun) {
+  Cluster cluster(23, /*server_count=*/1, [](ServerOptions& options) { options.shard_count = 1; });
+  constexpr int kWorkflows = 5;
+  int completed = 0;
+  std::vector<std::string> problems;
+  sim::Env& env = cluster.world.env(cluster.client);
+  env.spawn("client", [&] {
+    TestClient client(env, cluster.addresses, 7500);
+    env.sleep_for(5s);  // The server takes the shard.
+    for (int i = 0; i < kWorkflows; i++) {
+      StartWorkflowExecutionRequest start;
+      start.request_id = "start-" + std::to_string(i);
+      start.workflow_id = "wf-" + std::to_string(i);
+      start.workflow_type = "three_steps";
+      start.task_queue = TaskQueue{"default", TaskQueueKind::kNormal};
+      start.workflow_run_timeout = 2min;
+      sim::Result<StartWorkflowExecutionReply> started = client.start(start, env.sim().deadline_after(60s));
+      if (!started.ok()) {
+        problems.push_back("start " + start.workflow_id + ": " + sim::to_string(started.error()));
+        continue;
+      }
+      sim::Result<GetWorkflowExecutionResultReply> result =
+          client.wait_result({start.workflow_id, started.value().run_id}, env.sim().deadline_after(60s));
+      if (result.ok() && result.value().status == WorkflowStatus::kCompleted) completed++;
+    }
+  });
+  // Past every timeout: the run timeouts (2 min) are the last to come due.
+  cluster.world.run_for(10min);
+  for (const std::string& problem : problems) ADD_FAILURE() << problem;
+  ASSERT_EQ(completed, kWorkflows);
+  auto* node = dynamic_cast<ServerNode*>(cluster.world.sim().process(cluster.servers.front()));
+  ASSERT_NE(node, nullptr);
+  const std::shared_ptr<Shard> shard = node->shards().shard(0);
+  ASSERT_NE(shard, nullptr);
+  const ShardStats& stats = shard->stats();
+  // Each workflow: four workflow tasks and three activities, each timed
+  // out by one timer, and the run timeout.
+  EXPECT_GE(stats.stale_timers_cached, 8U * kWorkflows);
+  EXPECT_EQ(stats.stale_timers_cached, stats.stale_timers) << "every run was cached";
+  EXPECT_EQ(stats.timer_tasks_done, stats.stale_timers) << "no timer acted";
+  auto* store = dynamic_cast<store::StoreService*>(cluster.world.sim().process(cluster.store));
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->state().timer_task_count(), 0U) << "acked timers are deleted";
+}
+
 TEST(EngineEndToEnd, ARetriedCompletionGetsItsEagerWorkflowTaskAgain) {
   Cluster cluster(13, /*server_count=*/1);
   const TaskQueue queue{"by-hand"};  // No worker polls it: the test is the worker.
