@@ -191,8 +191,9 @@ bool Shard::ack_if_stale(std::map<std::pair<std::int64_t, std::int64_t>, TimerTa
   if (cached == cache_.end()) return false;
   const MutableState& state = cached->second.snapshot->state;
   // The run as cached is the last state the store took. A write in flight
-  // cannot make the timer act again: what it timed (a task attempt, an
-  // activity attempt, a timer's start event) never comes back once gone.
+  // cannot need this timer: what a timer timed (a task or activity
+  // attempt, a user timer's start event) does not come back once gone, and
+  // a write that starts a new backoff writes a timer of its own.
   if (ExecutionMutator::timer_may_act(state, task.kind)) return false;
   catch_up_clock(state.last_event_time);  // As an update would have.
   stats_.stale_timers++;
