@@ -229,7 +229,10 @@ RpcClient::~RpcClient() {
   // unwind.
   if (!receiver_.done()) receiver_.cancel();
   state_->socket.reset();
-  state_->pending.clear();
+  state_->pending.drain([](PendingCalls::Call& call) {
+    call.result.emplace(Error{ErrorCode::kBrokenPromise, "the client is gone"});
+    call.wake();
+  });
 }
 
 void RpcClient::receive_loop(const std::shared_ptr<State>& state) {
@@ -241,18 +244,20 @@ void RpcClient::receive_loop(const std::shared_ptr<State>& state) {
     RpcHeader header;
     Result<std::size_t> payload_offset = read_rpc_header(frame, header);
     if (!payload_offset.ok() || header.kind != RpcHeader::kResponse) continue;
-    const auto pending = state->pending.find(header.id);
-    if (pending == state->pending.end()) continue;  // Late, duplicated, or given up on.
+    PendingCalls::Call* call = state->pending.find(header.id);
+    if (call == nullptr) continue;  // Late, duplicated, or given up on.
+    DURO_ASSERT(!call->ready());    // A call leaves the table when answered.
     if (header.status == 0) {
       // The reply stays in the frame's buffer: moved, not copied.
       frame.erase(0, payload_offset.value());
-      pending->second.set_value(std::move(frame));
+      call->result.emplace(std::move(frame));
     } else if (header.status <= kErrorCodeCount) {
-      pending->second.set_error(Error{static_cast<ErrorCode>(header.status - 1), std::string(header.message)});
+      call->result.emplace(Error{static_cast<ErrorCode>(header.status - 1), std::string(header.message)});
     } else {
-      pending->second.set_error(Error{ErrorCode::kDecode, "reply with an unknown status"});
+      call->result.emplace(Error{ErrorCode::kDecode, "reply with an unknown status"});
     }
-    state->pending.erase(pending);
+    state->pending.erase(header.id);
+    call->wake();
   }
 }
 
@@ -274,17 +279,28 @@ Result<std::string> RpcClient::call_raw(Endpoint server, std::string_view method
   const std::uint64_t id = state->next_id++;
   std::string frame = make_frame(
       RpcHeader{.kind = RpcHeader::kRequest, .id = id, .method = method, .budget_ns = timeout.count()}, payload);
-  Future<std::string> reply = state->pending[id].future();
-  // However this call ends (reply, timeout, or the fiber unwinding) the
-  // entry goes, so a late reply is dropped and the map stays bounded by
+  // The reply lands here, in this fiber's frame. However the call ends
+  // (reply, timeout, or the fiber unwinding) its entry goes before the
+  // frame does, so a late reply is dropped and the table stays bounded by
   // the calls in flight.
+  PendingCalls::Call reply;
+  state->pending.add(id, &reply);
   struct Forget {
     State* state;
     std::uint64_t id;
     ~Forget() { state->pending.erase(id); }
   } forget{state.get(), id};
   if (Result<void> sent = state->socket->send(server, std::move(frame)); !sent.ok()) return sent.error();
-  return reply.get_for(timeout);
+  switch (detail::wait_state(reply, sim.deadline_after(timeout), "rpc reply")) {
+    case detail::WaitOutcome::kReady:
+      return std::move(*reply.result);
+    case detail::WaitOutcome::kTimeout:
+      return Error{ErrorCode::kTimeout, "no result before the deadline"};
+    case detail::WaitOutcome::kKilled:
+      return Error{ErrorCode::kKilled, "the waiting fiber is being unwound"};
+  }
+  DURO_ASSERT_MSG(false, "unknown wait outcome");
+  return Error{ErrorCode::kKilled, "unreachable"};
 }
 
 }  // namespace duro::sim

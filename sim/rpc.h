@@ -46,6 +46,7 @@
 #include "sim/codec.h"
 #include "sim/future.h"
 #include "sim/network.h"
+#include "sim/pending_calls.h"
 
 namespace duro::sim {
 
@@ -216,7 +217,7 @@ class RpcClient {
     Network* network;
     NodeId node;
     std::unique_ptr<Socket> socket;
-    std::map<std::uint64_t, Promise<std::string>> pending;
+    PendingCalls pending;
     // Ids are unique across every client of the run (a block per client,
     // from the network, which outlives crashes), so a late reply to a dead
     // client's call can never answer a new client's call on the same port.

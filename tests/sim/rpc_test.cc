@@ -322,6 +322,37 @@ TEST(Rpc, ClientDestroyedWhileItsReceiverWaitsIsSafe) {
   EXPECT_EQ(world.server_process().handled, 3);
 }
 
+TEST(Rpc, CallsWaitingWhenTheirClientIsDestroyedEndAtOnceAsBrokenPromises) {
+  RpcWorld world;
+  std::unique_ptr<RpcClient> rpc;
+  std::vector<ErrorCode> outcomes;
+  world.sim.spawn(world.client, "owner", [&] { rpc = std::make_unique<RpcClient>(world.network, world.client, kClientPort); });
+  for (int i = 0; i < 3; i++) {
+    world.sim.schedule_after(1ms, [&, i] {
+      world.sim.spawn(world.client, "caller", [&, i] {
+        Result<Sum> reply = rpc->call<Sum>(world.server_endpoint(), "slow", Slow{1000 + i}, 5s);
+        outcomes.push_back(reply.ok() ? ErrorCode::kNotFound : reply.error().code);
+      });
+    });
+  }
+  TimePoint destroyed_at{};
+  world.sim.schedule_after(10ms, [&] {
+    world.sim.spawn(world.client, "destroyer", [&] {
+      EXPECT_EQ(rpc->pending(), 3u);
+      destroyed_at = world.sim.now();
+      rpc.reset();
+    });
+  });
+  TimePoint last_outcome_at{};
+  world.sim.spawn(world.client, "watcher", [&] {
+    while (outcomes.size() < 3) this_fiber::sleep_for(1ms);
+    last_outcome_at = world.sim.now();
+  });
+  EXPECT_EQ(world.sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(outcomes, (std::vector<ErrorCode>(3, ErrorCode::kBrokenPromise)));
+  EXPECT_LE(last_outcome_at - destroyed_at, 1ms) << "not at their 5 s timeout";
+}
+
 TEST(Rpc, CrashOfTheClientNodeUnwindsItsCalls) {
   RpcWorld world;
   bool returned = false;

@@ -1,0 +1,66 @@
+#include "sim/pending_calls.h"
+
+#include "sim/assert.h"
+
+namespace duro::sim {
+
+namespace {
+
+constexpr std::size_t kSlotsMin = 16;
+
+}  // namespace
+
+PendingCalls::PendingCalls() : slots_(kSlotsMin) {}
+
+std::size_t PendingCalls::probe(std::uint64_t id) const {
+  // At most half the slots are taken: an empty one ends every probe.
+  std::size_t slot = home(id);
+  for (std::size_t step = 0; step < slots_.size(); step++) {
+    if (slots_[slot].call == nullptr || slots_[slot].id == id) return slot;
+    slot = (slot + 1) & mask();
+  }
+  DURO_ASSERT_MSG(false, "the pending-call table has no empty slot");
+  return 0;
+}
+
+void PendingCalls::add(std::uint64_t id, Call* call) {
+  DURO_ASSERT(call != nullptr);
+  if (2 * (size_ + 1) > slots_.size()) grow();
+  Slot& slot = slots_[probe(id)];
+  DURO_ASSERT_MSG(slot.call == nullptr, "a request id pending twice");
+  slot = Slot{id, call};
+  size_++;
+  DURO_ASSERT(2 * size_ <= slots_.size());
+}
+
+PendingCalls::Call* PendingCalls::find(std::uint64_t id) const { return slots_[probe(id)].call; }
+
+bool PendingCalls::erase(std::uint64_t id) {
+  std::size_t hole = probe(id);
+  if (slots_[hole].call == nullptr) return false;
+  slots_[hole] = Slot{};
+  size_--;
+  // Moves later slots of the run back into the hole, unless their home
+  // lies cyclically after it, so every id stays reachable from its home
+  // without tombstones. Bounded: the run ends at an empty slot.
+  std::size_t next = (hole + 1) & mask();
+  for (std::size_t step = 0; step < slots_.size() && slots_[next].call != nullptr; step++) {
+    if (((next - home(slots_[next].id)) & mask()) >= ((next - hole) & mask())) {
+      slots_[hole] = slots_[next];
+      slots_[next] = Slot{};
+      hole = next;
+    }
+    next = (next + 1) & mask();
+  }
+  return true;
+}
+
+void PendingCalls::grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(old.size() * 2, Slot{});
+  for (const Slot& slot : old) {
+    if (slot.call != nullptr) slots_[probe(slot.id)] = slot;
+  }
+}
+
+}  // namespace duro::sim
