@@ -59,6 +59,16 @@ struct Cluster {
   sim::NodeId client;
 };
 
+// The start of workflow "wf-<i>", of type three_steps, on "default".
+StartWorkflowExecutionRequest three_steps_start(int i) {
+  StartWorkflowExecutionRequest start;
+  start.request_id = "start-" + std::to_string(i);
+  start.workflow_id = "wf-" + std::to_string(i);
+  start.workflow_type = "three_steps";
+  start.task_queue = TaskQueue{"default", TaskQueueKind::kNormal};
+  return start;
+}
+
 TEST(EngineEndToEnd, ThreeActivityWorkflowsCompleteWithWellFormedHistories) {
   Cluster cluster(7);
   constexpr int kWorkflows = 20;
@@ -69,11 +79,7 @@ TEST(EngineEndToEnd, ThreeActivityWorkflowsCompleteWithWellFormedHistories) {
     TestClient client(env, cluster.addresses, 7500);
     env.sleep_for(3s);  // Let the servers take their shards.
     for (int i = 0; i < kWorkflows; i++) {
-      StartWorkflowExecutionRequest start;
-      start.request_id = "start-" + std::to_string(i);
-      start.workflow_id = "wf-" + std::to_string(i);
-      start.workflow_type = "three_steps";
-      start.task_queue = TaskQueue{"default", TaskQueueKind::kNormal};
+      StartWorkflowExecutionRequest start = three_steps_start(i);
       sim::Result<StartWorkflowExecutionReply> started = client.start(start, env.sim().deadline_after(60s));
       if (!started.ok()) {
         problems.push_back("start " + start.workflow_id + ": " + sim::to_string(started.error()));
@@ -283,11 +289,7 @@ TEST(EngineEndToEnd, TimersOfFinishedWorkAreAckedFromTheCachedRun) {
     TestClient client(env, cluster.addresses, 7500);
     env.sleep_for(5s);  // The server takes the shard.
     for (int i = 0; i < kWorkflows; i++) {
-      StartWorkflowExecutionRequest start;
-      start.request_id = "start-" + std::to_string(i);
-      start.workflow_id = "wf-" + std::to_string(i);
-      start.workflow_type = "three_steps";
-      start.task_queue = TaskQueue{"default", TaskQueueKind::kNormal};
+      StartWorkflowExecutionRequest start = three_steps_start(i);
       start.workflow_run_timeout = 2min;
       sim::Result<StartWorkflowExecutionReply> started = client.start(start, env.sim().deadline_after(60s));
       if (!started.ok()) {
