@@ -1,6 +1,7 @@
 #include "sim/pending_calls.h"
 
 #include "sim/assert.h"
+#include "sim/linear_probing.h"
 
 namespace duro::sim {
 
@@ -36,22 +37,12 @@ void PendingCalls::add(std::uint64_t id, Call* call) {
 PendingCalls::Call* PendingCalls::find(std::uint64_t id) const { return slots_[probe(id)].call; }
 
 bool PendingCalls::erase(std::uint64_t id) {
-  std::size_t hole = probe(id);
+  const std::size_t hole = probe(id);
   if (slots_[hole].call == nullptr) return false;
-  slots_[hole] = Slot{};
   size_--;
-  // Moves later slots of the run back into the hole, unless their home
-  // lies cyclically after it, so every id stays reachable from its home
-  // without tombstones. Bounded: the run ends at an empty slot.
-  std::size_t next = (hole + 1) & mask();
-  for (std::size_t step = 0; step < slots_.size() && slots_[next].call != nullptr; step++) {
-    if (((next - home(slots_[next].id)) & mask()) >= ((next - hole) & mask())) {
-      slots_[hole] = slots_[next];
-      slots_[next] = Slot{};
-      hole = next;
-    }
-    next = (next + 1) & mask();
-  }
+  erase_by_backward_shift(
+      slots_, hole, [](const Slot& slot) { return slot.call == nullptr; },
+      [this](const Slot& slot) { return home(slot.id); });
   return true;
 }
 

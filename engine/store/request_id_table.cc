@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "sim/assert.h"
+#include "sim/linear_probing.h"
 
 namespace duro::engine::store {
 
@@ -96,21 +97,9 @@ bool RequestIdTable::remember(std::string_view id, const RememberedRequest& reme
 }
 
 void RequestIdTable::erase_slot(std::size_t hole) {
-  index_[hole] = Slot{};
-  // Bounded by the index: the run of taken slots after the hole ends at an
-  // empty one.
-  std::size_t next = (hole + 1) & mask();
-  for (std::size_t step = 0; step < index_.size() && index_[next].entry != 0; step++) {
-    // The slot at `next` may move back into the hole unless its home lies
-    // cyclically after the hole (then the hole is not on its probe path).
-    const std::size_t home = index_[next].hash & mask();
-    if (((next - home) & mask()) >= ((next - hole) & mask())) {
-      index_[hole] = index_[next];
-      index_[next] = Slot{};
-      hole = next;
-    }
-    next = (next + 1) & mask();
-  }
+  sim::erase_by_backward_shift(
+      index_, hole, [](const Slot& slot) { return slot.entry == 0; },
+      [this](const Slot& slot) { return slot.hash & mask(); });
 }
 
 void RequestIdTable::grow_index() {

@@ -77,8 +77,7 @@ class RequestIdTable {
   std::size_t probe(std::string_view id, std::uint32_t hash) const;
   // The index slot that points at ring entry `entry`.
   std::size_t slot_of_entry(std::uint32_t hash, std::size_t entry) const;
-  // Empties slot `hole` and moves later slots of its run back into it, so
-  // that every id stays reachable from its home slot without tombstones.
+  // Empties slot `hole` (sim/linear_probing.h).
   void erase_slot(std::size_t hole);
   void grow_index();
   std::size_t mask() const noexcept { return index_.size() - 1; }
