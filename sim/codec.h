@@ -471,6 +471,7 @@ class EncodeScratch {
 
   // Empty on lease.
   std::string& buffer() noexcept { return *buffer_; }
+  const std::string& buffer() const noexcept { return *buffer_; }
 
  private:
   std::unique_ptr<std::string> buffer_;

@@ -20,12 +20,12 @@ void EncodedEventsWriter::append_batch(std::string_view batch, std::uint64_t eve
   std::uint64_t count = 0;
   const bool read = decoder.read_varint64(count);
   DURO_ASSERT_MSG(read && count == event_count, "a history batch's count disagrees with its bytes");
-  body_.append(batch.substr(decoder.offset_bytes()));
+  body_.buffer().append(batch.substr(decoder.offset_bytes()));
   count_ += event_count;
 }
 
 void EncodedEventsWriter::append(const HistoryEvent& event) {
-  sim::Encoder encoder(body_);
+  sim::Encoder encoder(body_.buffer());
   // As an element of the vector the bytes decode as (encode_events_append).
   encoder.enter_nested();
   encoder.write(event);
@@ -36,10 +36,10 @@ void EncodedEventsWriter::append(const HistoryEvent& event) {
 EncodedEvents EncodedEventsWriter::finish() && {
   EncodedEvents events;
   if (count_ == 0) return events;
-  events.bytes.reserve(body_.size() + sim::kVarint64BytesMax);
+  events.bytes.reserve(body_.buffer().size() + sim::kVarint64BytesMax);
   sim::Encoder encoder(events.bytes);
   encoder.write_count(count_);
-  events.bytes.append(body_);
+  events.bytes.append(body_.buffer());
   return events;
 }
 

@@ -54,11 +54,14 @@ class EncodedEventsWriter {
 
   std::uint64_t count() const noexcept { return count_; }
   // The bytes of the events so far (the count comes on top at finish()).
-  std::size_t bytes() const noexcept { return body_.size(); }
+  std::size_t bytes() const noexcept { return body_.buffer().size(); }
   EncodedEvents finish() &&;
 
  private:
-  std::string body_;  // The events, without their count.
+  // The events, without their count: grown in a scratch buffer, copied
+  // out once at finish(). Held while the writer lives: a writer is a
+  // local that fills and finishes without waiting.
+  sim::EncodeScratch body_;
   std::uint64_t count_ = 0;
 };
 

@@ -75,9 +75,10 @@ void encode_events_append(std::string& output, std::span<const HistoryEvent> eve
 }
 
 std::string encode_events(std::span<const HistoryEvent> events) {
-  std::string output;
-  encode_events_append(output, events);
-  return output;
+  // Grown in a scratch buffer, copied out once (see sim::EncodeScratch).
+  sim::EncodeScratch scratch;
+  encode_events_append(scratch.buffer(), events);
+  return std::string(scratch.buffer());
 }
 
 sim::Result<std::vector<HistoryEvent>> decode_events(std::string_view bytes) {
