@@ -37,10 +37,10 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "sim/codec.h"
@@ -152,7 +152,14 @@ class RpcServer {
   // Each method's handler: decodes the request in `payload`, runs, and on
   // success appends the encoded reply to `reply` (which holds the reply's
   // header).
-  using Handlers = std::map<std::string, RawHandler, std::less<>>;
+  // Hashed: every request looks its method up, and method names share
+  // long prefixes ("history.", "store."). Registered before start() only,
+  // so no rehash moves an entry a running handler points at.
+  struct MethodHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view method) const noexcept { return std::hash<std::string_view>{}(method); }
+  };
+  using Handlers = std::unordered_map<std::string, RawHandler, MethodHash, std::equal_to<>>;
 
   // One running handler, counted in `running_` for as long as it lives.
   class RunningToken {

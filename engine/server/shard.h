@@ -167,7 +167,8 @@ class Shard : public std::enable_shared_from_this<Shard> {
     std::unique_ptr<sim::Mutex> mutex;
     std::size_t users = 0;
   };
-  using Locks = std::map<std::string, LockEntry>;
+  // Hashed: looked up twice per request (lock, unlock), and never iterated.
+  using Locks = std::unordered_map<std::string, LockEntry, store::StringHash, std::equal_to<>>;
   static constexpr std::size_t kSpareLocksMax = 64;
 
   sim::Result<sim::Mutex*> lock(const std::string& workflow_id);
