@@ -54,4 +54,17 @@ void PendingCalls::grow() {
   }
 }
 
+Result<std::string> wait_for_reply(PendingCalls::Call& call, TimePoint deadline) {
+  switch (detail::wait_state(call, deadline, "rpc reply")) {
+    case detail::WaitOutcome::kReady:
+      return std::move(*call.result);
+    case detail::WaitOutcome::kTimeout:
+      return Error{ErrorCode::kTimeout, "no result before the deadline"};
+    case detail::WaitOutcome::kKilled:
+      return Error{ErrorCode::kKilled, "the waiting fiber is being unwound"};
+  }
+  DURO_ASSERT_MSG(false, "unknown wait outcome");
+  return Error{ErrorCode::kKilled, "unknown wait outcome"};
+}
+
 }  // namespace duro::sim

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "sim/future.h"
+#include "sim/result.h"
 
 namespace duro::sim {
 
@@ -67,5 +68,9 @@ class PendingCalls {
   std::vector<Slot> slots_;  // A power of two; at most half full.
   std::size_t size_ = 0;
 };
+
+// Waits until `call` has its reply or the deadline passes: the reply, or
+// Error{kTimeout}, or Error{kKilled} in a fiber being unwound.
+Result<std::string> wait_for_reply(PendingCalls::Call& call, TimePoint deadline);
 
 }  // namespace duro::sim

@@ -102,12 +102,37 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
     return Error{ErrorCode::kNotFound, fmt::format("no method '{}'", method)};
   }
   // The handler gets its own copy of the request and its own fiber: the
-  // caller may time out and go while it runs, as over the network.
-  Promise<std::string> promise;
-  Future<std::string> reply = promise.future();
+  // caller may time out and go while it runs, as over the network. Its
+  // answer lands in the caller's frame, found by call id while the caller
+  // waits (as RpcClient's replies are): no shared state to allocate.
+  const std::uint64_t call_id = next_direct_call_++;
+  PendingCalls::Call reply;
+  direct_calls_.add(call_id, &reply);
+  struct Forget {
+    PendingCalls* calls;
+    std::uint64_t id;
+    ~Forget() { calls->erase(id); }
+  } forget{&direct_calls_, call_id};
   sim.spawn(node_, "rpc-handler",
-            [this, token = RunningToken(&running_), handler, request = std::string(payload),
-             promise = std::move(promise)]() mutable {
+            [this, token = RunningToken(&running_), handler, request = std::string(payload), call_id] {
+              // However the handler's fiber ends, its caller hears of it:
+              // killed before it answered, with kBrokenPromise.
+              struct Answer {
+                PendingCalls* calls;
+                std::uint64_t id;
+                bool sent = false;
+                void send(Result<std::string> result) {
+                  sent = true;
+                  PendingCalls::Call* call = calls->find(id);
+                  if (call == nullptr) return;  // The caller gave up.
+                  call->result.emplace(std::move(result));
+                  calls->erase(id);
+                  call->wake();
+                }
+                ~Answer() {
+                  if (!sent) send(Error{ErrorCode::kBrokenPromise, "the handler ended without an answer"});
+                }
+              } answer{&direct_calls_, call_id};
               const TraceSlice slice(network_.sim(), [&] { return "rpc " + handler->first; });
               // A plain string, not a scratch lease: the handler may wait,
               // and encodes its reply only when it is done.
@@ -115,15 +140,15 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
               Result<void> result = handler->second(request, encoded);
               if (!result.ok()) {
                 if (result.error().code == ErrorCode::kDecode) stats_.undecodable++;
-                promise.set_error(result.error());
+                answer.send(result.error());
               } else if (encoded.size() > network_.options().payload_bytes_max) {
-                promise.set_error(Error{ErrorCode::kInvalidArgument, "reply too large to send"});
+                answer.send(Error{ErrorCode::kInvalidArgument, "reply too large to send"});
               } else {
-                promise.set_value(std::move(encoded));
+                answer.send(std::move(encoded));
               }
             },
             {.digest = payload_digest(payload) ^ payload_digest(method)});
-  return reply.get_for(timeout);
+  return wait_for_reply(reply, sim.deadline_after(timeout));
 }
 
 void RpcServer::receive_loop() {
@@ -291,16 +316,7 @@ Result<std::string> RpcClient::call_raw(Endpoint server, std::string_view method
     ~Forget() { state->pending.erase(id); }
   } forget{state.get(), id};
   if (Result<void> sent = state->socket->send(server, std::move(frame)); !sent.ok()) return sent.error();
-  switch (detail::wait_state(reply, sim.deadline_after(timeout), "rpc reply")) {
-    case detail::WaitOutcome::kReady:
-      return std::move(*reply.result);
-    case detail::WaitOutcome::kTimeout:
-      return Error{ErrorCode::kTimeout, "no result before the deadline"};
-    case detail::WaitOutcome::kKilled:
-      return Error{ErrorCode::kKilled, "the waiting fiber is being unwound"};
-  }
-  DURO_ASSERT_MSG(false, "unknown wait outcome");
-  return Error{ErrorCode::kKilled, "unreachable"};
+  return wait_for_reply(reply, sim.deadline_after(timeout));
 }
 
 }  // namespace duro::sim

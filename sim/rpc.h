@@ -186,6 +186,9 @@ class RpcServer {
   RpcServerOptions options_;
   std::unique_ptr<Socket> socket_;
   Handlers handlers_;
+  // Direct calls waiting for their handler's answer (call_direct()).
+  PendingCalls direct_calls_;
+  std::uint64_t next_direct_call_ = 0;
   RpcServerStats stats_;
   std::size_t running_ = 0;
   bool started_ = false;
