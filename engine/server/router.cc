@@ -1,6 +1,7 @@
 #include "engine/server/router.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "engine/server/api.h"
 #include "engine/store/store_api.h"
@@ -54,7 +55,10 @@ sim::Result<std::string> Router::call(const std::string& key, std::string_view m
                                       sim::TimePoint deadline, bool retry, sim::Duration try_timeout) {
   if (try_timeout <= sim::Duration{0}) try_timeout = options_.rpc_timeout;
   sim::Duration backoff = kBackoffInitial;
-  sim::Error last{sim::ErrorCode::kUnavailable, "no live server owns " + key};
+  // The last try's error; none yet means no server owned the key. Built
+  // only when returned: most calls succeed at once.
+  std::optional<sim::Error> last;
+  const auto unowned = [&] { return sim::Error{sim::ErrorCode::kUnavailable, "no live server owns " + key}; };
   for (int attempt = 0; attempt < kAttemptsMax; attempt++) {
     const sim::TimePoint now = env_.sim().now();
     if (now >= deadline) break;
@@ -64,16 +68,16 @@ sim::Result<std::string> Router::call(const std::string& key, std::string_view m
       const sim::TimePoint try_deadline = retry ? std::min(deadline, now + try_timeout) : deadline;
       sim::Result<std::string> reply = call_node(owner, method, payload, try_deadline);
       if (reply.ok() || !retry || !retryable(reply.error())) return reply;
-      last = reply.error();
+      last = std::move(reply.error());
     } else if (!retry) {
-      return last;
+      return unowned();
     }
     const sim::TimePoint wake = std::min(deadline, env_.sim().now() + backoff);
     if (wake <= env_.sim().now()) break;
     sim::this_fiber::sleep_until(wake);
     backoff = std::min(backoff * 2, kBackoffMax);
   }
-  return last;
+  return last.has_value() ? std::move(*last) : unowned();
 }
 
 }  // namespace duro::engine
