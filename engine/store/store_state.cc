@@ -7,7 +7,8 @@ namespace duro::engine::store {
 namespace {
 
 // The snapshot image's own version, inside the snapshot file's framing.
-constexpr std::uint32_t kImageFormat = 2;
+// 3: request ids oldest first (2 listed them by id).
+constexpr std::uint32_t kImageFormat = 3;
 
 std::uint32_t clamp_limit(std::uint32_t requested, const ReadLimits& limits) {
   return std::min(requested, limits.items_max);
