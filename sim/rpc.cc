@@ -62,6 +62,24 @@ RpcServer::RunningToken::~RunningToken() {
   if (running_ != nullptr) --*running_;
 }
 
+RpcServer::DirectAnswer::DirectAnswer(DirectAnswer&& other) noexcept
+    : calls_(std::exchange(other.calls_, nullptr)), id_(other.id_) {}
+
+RpcServer::DirectAnswer::~DirectAnswer() {
+  if (calls_ != nullptr) send(Error{ErrorCode::kBrokenPromise, "the handler ended without an answer"});
+}
+
+void RpcServer::DirectAnswer::send(Result<std::string> result) {
+  DURO_ASSERT_MSG(calls_ != nullptr, "a direct call answered twice");
+  PendingCalls* calls = std::exchange(calls_, nullptr);
+  PendingCalls::Call* call = calls->find(id_);
+  if (call == nullptr) return;  // The caller gave up.
+  DURO_ASSERT(!call->ready());
+  call->result.emplace(std::move(result));
+  calls->erase(id_);  // Before the wake: the caller then has nothing left to erase.
+  call->wake();
+}
+
 RpcServer::RpcServer(Network& network, NodeId node, std::uint16_t port, RpcServerOptions options)
     : network_(network), node_(node), options_(options) {
   DURO_ASSERT(options.concurrent_max > 0);
@@ -108,31 +126,23 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
   const std::uint64_t call_id = next_direct_call_++;
   PendingCalls::Call reply;
   direct_calls_.add(call_id, &reply);
+  // Each entry has a running handler (it leaves when answered), so the
+  // concurrency bound bounds the table.
+  DURO_ASSERT(direct_calls_.size() <= options_.concurrent_max);
+  // A call left unanswered (timed out, or unwinding) erases its entry; its
+  // handler still runs, so the server is still there. An answered one
+  // touches the server no more: it may be gone by the time this runs.
   struct Forget {
     PendingCalls* calls;
+    const PendingCalls::Call* reply;
     std::uint64_t id;
-    ~Forget() { calls->erase(id); }
-  } forget{&direct_calls_, call_id};
+    ~Forget() {
+      if (!reply->ready()) calls->erase(id);
+    }
+  } forget{&direct_calls_, &reply, call_id};
   sim.spawn(node_, "rpc-handler",
-            [this, token = RunningToken(&running_), handler, request = std::string(payload), call_id] {
-              // However the handler's fiber ends, its caller hears of it:
-              // killed before it answered, with kBrokenPromise.
-              struct Answer {
-                PendingCalls* calls;
-                std::uint64_t id;
-                bool sent = false;
-                void send(Result<std::string> result) {
-                  sent = true;
-                  PendingCalls::Call* call = calls->find(id);
-                  if (call == nullptr) return;  // The caller gave up.
-                  call->result.emplace(std::move(result));
-                  calls->erase(id);
-                  call->wake();
-                }
-                ~Answer() {
-                  if (!sent) send(Error{ErrorCode::kBrokenPromise, "the handler ended without an answer"});
-                }
-              } answer{&direct_calls_, call_id};
+            [this, token = RunningToken(&running_), handler, request = std::string(payload),
+             answer = DirectAnswer(&direct_calls_, call_id)]() mutable {
               const TraceSlice slice(network_.sim(), [&] { return "rpc " + handler->first; });
               // A plain string, not a scratch lease: the handler may wait,
               // and encodes its reply only when it is done.

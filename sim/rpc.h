@@ -153,8 +153,8 @@ class RpcServer {
   // success appends the encoded reply to `reply` (which holds the reply's
   // header).
   // Hashed: every request looks its method up, and method names share
-  // long prefixes ("history.", "store."). Registered before start() only,
-  // so no rehash moves an entry a running handler points at.
+  // long prefixes ("history.", "store."). Registered before start() only:
+  // a running handler holds an iterator, which a rehash would invalidate.
   struct MethodHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view method) const noexcept { return std::hash<std::string_view>{}(method); }
@@ -171,6 +171,22 @@ class RpcServer {
 
    private:
     std::size_t* running_;
+  };
+
+  // A direct call's answer, owned by its handler's fiber: send() hands the
+  // result to the caller if it still waits. Destroyed unsent (the fiber was
+  // killed, before it ran or while it ran), it answers kBrokenPromise.
+  class DirectAnswer {
+   public:
+    DirectAnswer(PendingCalls* calls, std::uint64_t id) noexcept : calls_(calls), id_(id) {}
+    DirectAnswer(DirectAnswer&& other) noexcept;
+    DirectAnswer& operator=(DirectAnswer&&) = delete;
+    ~DirectAnswer();
+    void send(Result<std::string> result);
+
+   private:
+    PendingCalls* calls_;  // nullptr once sent, or moved from.
+    std::uint64_t id_;
   };
 
   void receive_loop();

@@ -189,11 +189,16 @@ bool Shard::ack_if_stale(std::map<std::pair<std::int64_t, std::int64_t>, TimerTa
   const TimerTaskInfo& task = timer->second;
   const auto cached = cache_.find(task.execution);
   if (cached == cache_.end()) return false;
+  DURO_ASSERT(cached->second.snapshot != nullptr);
   const MutableState& state = cached->second.snapshot->state;
-  // The run as cached is the last state the store took. A write in flight
-  // cannot need this timer: what a timer timed (a task or activity
-  // attempt, a user timer's start event) does not come back once gone, and
-  // a write that starts a new backoff writes a timer of its own.
+  // The run as cached is the last state the store took: the cache changes
+  // only after the store answers ok (and before the write's timers are
+  // queued), and a write of unknown outcome stops the shard, cache and all.
+  // Neither that state nor any later one can need this timer: what a timer
+  // timed (a task or activity attempt, a user timer's start event, the run)
+  // does not come back once gone. The one flag that can, a workflow task's
+  // backoff, is set only by a write that queues a backoff timer of its own.
+  // The ack itself is fenced by this owner's range id, like any other.
   if (ExecutionMutator::timer_may_act(state, task.kind)) return false;
   catch_up_clock(state.last_event_time);  // As an update would have.
   stats_.stale_timers++;

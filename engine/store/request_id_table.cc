@@ -108,7 +108,11 @@ void RequestIdTable::grow_index() {
   for (const Slot& slot : old) {
     if (slot.entry == 0) continue;
     std::size_t at = slot.hash & mask();
-    while (index_[at].entry != 0) at = (at + 1) & mask();  // Half empty: ends.
+    // At most a quarter full now: an empty slot comes within the table.
+    for (std::size_t step = 0; index_[at].entry != 0; step++) {
+      DURO_ASSERT(step < index_.size());
+      at = (at + 1) & mask();
+    }
     index_[at] = slot;
   }
 }

@@ -11,8 +11,9 @@
 // and the oldest goes first when a `capacity + 1`-th comes. An id applied
 // again (recovery replays the log over a snapshot) takes its new sequence;
 // its old place in the order is left behind, stale, and still counts
-// against capacity until it reaches the front. What the table holds is
-// a function of the mutations alone: deterministic and bounded.
+// against capacity until it reaches the front. What the table holds is a
+// function of the mutations it was given (a decoded table starts from its
+// image, which lists no stale places): deterministic and bounded.
 //
 // Why not a std::unordered_map and a queue of its nodes: every write looks
 // its id up among up to 100,000 (one lookup at submit, one insertion and

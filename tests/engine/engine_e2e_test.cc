@@ -270,11 +270,6 @@ TEST(EngineEndToEnd, AShardEvictsClosedRunsFirstThenTheLeastRecentlyUsed) {
   EXPECT_EQ(missed[5] - base, 2U);
 }
 
-// A worker's retry of an activity completion whose reply was lost finds
-// the activity gone; the workflow task the first try started for it
-// eagerly comes back with the retry, as a retried poll's task does, rather
-// than waiting out its start-to-close timeout. A completion that asks with
-// another request id gets nothing.
 // Most timers come due after what they timed is done (the task started,
 // the activity completed). The shard tells so from the cached run and acks
 // them at once, without a fiber; the store then forgets every timer task,
@@ -310,8 +305,8 @@ TEST(EngineEndToEnd, TimersOfFinishedWorkAreAckedFromTheCachedRun) {
   const std::shared_ptr<Shard> shard = node->shards().shard(0);
   ASSERT_NE(shard, nullptr);
   const ShardStats& stats = shard->stats();
-  // Each workflow: four workflow tasks and three activities, each timed
-  // out by one timer, and the run timeout.
+  // Each workflow has at least eight: a timeout for each of its four
+  // workflow tasks and three activities, and the run timeout.
   EXPECT_GE(stats.stale_timers_cached, 8U * kWorkflows);
   EXPECT_EQ(stats.stale_timers_cached, stats.stale_timers) << "every run was cached";
   EXPECT_EQ(stats.timer_tasks_done, stats.stale_timers) << "no timer acted";
@@ -320,6 +315,11 @@ TEST(EngineEndToEnd, TimersOfFinishedWorkAreAckedFromTheCachedRun) {
   EXPECT_EQ(store->state().timer_task_count(), 0U) << "acked timers are deleted";
 }
 
+// A worker's retry of an activity completion whose reply was lost finds
+// the activity gone; the workflow task the first try started for it
+// eagerly comes back with the retry, as a retried poll's task does, rather
+// than waiting out its start-to-close timeout. A completion that asks with
+// another request id gets nothing.
 TEST(EngineEndToEnd, ARetriedCompletionGetsItsEagerWorkflowTaskAgain) {
   Cluster cluster(13, /*server_count=*/1);
   const TaskQueue queue{"by-hand"};  // No worker polls it: the test is the worker.
