@@ -11,6 +11,7 @@ namespace duro::engine::store {
 namespace {
 
 constexpr std::size_t kIndexSlotsMin = 16;
+constexpr std::size_t kRingGrowthMax = 4096;
 
 }  // namespace
 
@@ -81,6 +82,10 @@ bool RequestIdTable::remember(std::string_view id, const RememberedRequest& reme
       live_--;
     }
   } else {
+    // Past a few thousand ids, the ring takes its whole capacity at once:
+    // doubling would copy every entry again and leave the old array behind
+    // (resident), and untouched capacity costs no memory.
+    if (ring_.size() == ring_.capacity() && ring_.size() >= kRingGrowthMax) ring_.reserve(capacity_);
     ring_.emplace_back();
   }
   if (2 * (live_ + 1) > index_.size()) grow_index();
