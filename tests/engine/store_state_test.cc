@@ -346,6 +346,41 @@ TEST(StoreState, TheRequestIdTablesEvictionOrderSurvivesSnapshotsAndCopies) {
   EXPECT_NE(smaller.value().remembered("a"), nullptr);
 }
 
+// The request-id table closes the image: its ids oldest first, each with
+// its sequence. Decoding refuses a table whose sequences do not rise, or
+// that lists an id twice.
+TEST(StoreState, DecodingRefusesARequestIdTableOutOfOrderOrWithAnIdTwice) {
+  StoreState state(2);
+  ASSERT_TRUE(state.apply(take_shard(1, 0, "take")).applies());
+  ASSERT_TRUE(state.apply(write_request("w1", 1, 1)).applies());  // Sequence 2.
+  ASSERT_TRUE(state.apply(write_request("w2", 1, 1)).applies());  // Sequence 3; "take" is forgotten.
+  std::string image;
+  state.encode(image);
+  const auto table = [](std::vector<std::pair<std::string, std::uint64_t>> entries) {
+    std::string bytes;
+    sim::Encoder encoder(bytes);
+    encoder.write_count(entries.size());
+    for (const auto& [id, sequence] : entries) {
+      encoder.write(id);
+      encoder.write(static_cast<std::uint8_t>(MutationKind::kWrite));
+      encoder.write(sequence);
+      encoder.write(ShardRecord{});
+    }
+    return bytes;
+  };
+  const std::string written = table({{"w1", 2}, {"w2", 3}});
+  ASSERT_TRUE(image.ends_with(written)) << "the table is where this test expects it";
+  const std::string before_table = image.substr(0, image.size() - written.size());
+  ASSERT_TRUE(StoreState::decode(before_table + written, 2).ok());
+  sim::Result<StoreState> out_of_order = StoreState::decode(before_table + table({{"w2", 3}, {"w1", 2}}), 2);
+  ASSERT_FALSE(out_of_order.ok());
+  EXPECT_NE(out_of_order.error().message.find("request-id table out of order"), std::string::npos)
+      << out_of_order.error().message;
+  sim::Result<StoreState> twice = StoreState::decode(before_table + table({{"w1", 2}, {"w1", 3}}), 2);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.error().message.find("an id twice"), std::string::npos) << twice.error().message;
+}
+
 TEST_F(StoreStateTest, ReadsHistoryInWholeBatchesFromTheOneHoldingTheEvent) {
   ASSERT_TRUE(state.apply(write_request("a", 1, 1, {run_write("wf", "r", 0, 1, 3)})).applies());
   ASSERT_TRUE(state.apply(write_request("b", 1, 1, {run_write("wf", "r", 1, 4, 2)})).applies());
