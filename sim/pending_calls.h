@@ -4,7 +4,7 @@
 //   detail::FutureState<std::string> reply;   // in the calling fiber's frame
 //   calls.add(id, &reply);
 //   ...                                       // the receive loop, later:
-//   if (auto* call = calls.find(id)) { call->result.emplace(...); call->wake(); calls.erase(id); }
+//   if (auto* call = calls.find(id)) { call->result.emplace(...); calls.erase(id); call->wake(); }
 //
 // Each call's state lives in its caller's frame, which outlives the entry:
 // the caller erases it however the call ends. So a call costs no
