@@ -382,6 +382,12 @@ void workflow_end_to_end(benchmark::State& state, int servers, std::uint64_t bat
     state.counters["eager_wf_tasks_per_workflow"] = static_cast<double>(stats.eager_workflow_tasks) / workflows;
     state.counters["call_failures"] = static_cast<double>(stats.call_failures);
   }
+  // Fibers alive at once, at most: each holds a stack the kernel faults in
+  // page by page as it first runs that deep.
+  state.counters["fiber_stacks_mapped"] = static_cast<double>(world.sim().stacks().mapped());
+  state.counters["fiber_stack_resident_bytes_mean"] =
+      static_cast<double>(world.sim().stacks().resident_bytes()) /
+      static_cast<double>(std::max<std::size_t>(1, world.sim().stacks().mapped()));
   report_shards(state, cluster);
 }
 

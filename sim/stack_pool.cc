@@ -107,6 +107,17 @@ boost::context::stack_context StackPool::allocate() {
   return stack;
 }
 
+std::size_t StackPool::resident_bytes() const {
+  std::vector<unsigned char> pages;
+  std::size_t resident_pages = 0;
+  for (const Mapping& mapping : mappings_) {
+    pages.resize(mapping.length / page_size_bytes_);
+    DURO_ASSERT(::mincore(mapping.base, mapping.length, pages.data()) == 0);
+    for (const unsigned char page : pages) resident_pages += page & 1U;
+  }
+  return resident_pages * page_size_bytes_;
+}
+
 void StackPool::deallocate(boost::context::stack_context& stack) noexcept {
   DURO_ASSERT(in_use_ > 0);
   DURO_ASSERT(stack.size == stack_size_bytes_);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "sim/sanitizer.h"
 #include "sim/channel.h"
 #include "sim/future.h"
@@ -242,6 +244,24 @@ TEST(StackPool, ADestroyedPoolLeavesItsStacksToTheNextPoolGuardPagesAndAll) {
     std::memset(static_cast<char*>(stack.sp) - stack.size, 0x5a, stack.size);
   }
   for (auto& stack : stacks) next.deallocate(stack);
+}
+
+// resident_bytes() counts the pages written, not the pages mapped: a
+// fresh pool's stacks are resident only as deep as something ran on them.
+TEST(StackPool, ResidentBytesCountThePagesTouched) {
+  constexpr std::size_t kStackBytes = 44 * 1024;  // Another size of its own: never a kept stack.
+  StackPool pool(kStackBytes, 4);
+  boost::context::stack_context a = pool.allocate();
+  boost::context::stack_context b = pool.allocate();
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t before = pool.resident_bytes();
+  EXPECT_LE(before, 2 * page) << "fresh stacks are resident before anything ran on them";
+  // Three pages at the top of one stack, the whole of the other.
+  std::memset(static_cast<char*>(a.sp) - 3 * page, 1, 3 * page);
+  std::memset(static_cast<char*>(b.sp) - b.size, 1, b.size);
+  EXPECT_EQ(pool.resident_bytes() - before, 3 * page + b.size);
+  pool.deallocate(a);
+  pool.deallocate(b);
 }
 
 TEST(StackPoolDeathTest, TheGuardPageOfAKeptStackStillFaults) {
