@@ -80,6 +80,56 @@ void RpcServer::DirectAnswer::send(Result<std::string> result) {
   call->wake();
 }
 
+RpcServer::Answer::Answer(RpcServer* server, Endpoint caller, std::uint64_t id,
+                          std::unique_ptr<DirectAnswer> direct) noexcept
+    : server_(server), caller_(caller), id_(id), direct_(std::move(direct)) {
+  DURO_ASSERT(server_ != nullptr);
+  server_->running_++;
+}
+
+RpcServer::Answer::Answer(Answer&& other) noexcept
+    : server_(std::exchange(other.server_, nullptr)),
+      caller_(other.caller_),
+      id_(other.id_),
+      direct_(std::move(other.direct_)) {}
+
+RpcServer::Answer::~Answer() {
+  // Unsent: the direct caller's DirectAnswer says kBrokenPromise as it goes;
+  // a caller over the network hears nothing.
+  if (server_ != nullptr) {
+    DURO_ASSERT(server_->running_ > 0);
+    server_->running_--;
+  }
+}
+
+void RpcServer::Answer::reply_bytes(std::string_view payload) {
+  DURO_ASSERT_MSG(server_ != nullptr, "an RPC answered twice");
+  RpcServer* server = std::exchange(server_, nullptr);
+  DURO_ASSERT(server->running_ > 0);
+  server->running_--;
+  if (direct_ != nullptr) {
+    if (payload.size() > server->network_.options().payload_bytes_max) {
+      direct_->send(Error{ErrorCode::kInvalidArgument, "reply too large to send"});
+    } else {
+      direct_->send(std::string(payload));
+    }
+    return;
+  }
+  server->send_reply(caller_, id_, make_frame(RpcHeader{.kind = RpcHeader::kResponse, .id = id_}, payload));
+}
+
+void RpcServer::Answer::fail(const Error& error) {
+  DURO_ASSERT_MSG(server_ != nullptr, "an RPC answered twice");
+  RpcServer* server = std::exchange(server_, nullptr);
+  DURO_ASSERT(server->running_ > 0);
+  server->running_--;
+  if (direct_ != nullptr) {
+    direct_->send(error);
+    return;
+  }
+  server->reply_error(caller_, id_, error);
+}
+
 RpcServer::RpcServer(Network& network, NodeId node, std::uint16_t port, RpcServerOptions options)
     : network_(network), node_(node), options_(options) {
   DURO_ASSERT(options.concurrent_max > 0);
@@ -113,6 +163,25 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
   if (running_ >= options_.concurrent_max) {
     stats_.rejected_overloaded++;
     return Error{ErrorCode::kOverloaded, fmt::format("{} requests already running", running_)};
+  }
+  if (const auto deferred = deferred_.find(method); deferred != deferred_.end()) {
+    // No fiber: the handler runs here and keeps the answer, which lands in
+    // this frame (or, if this caller has given up by then, nowhere).
+    const std::uint64_t call_id = next_direct_call_++;
+    PendingCalls::Call reply;
+    direct_calls_.add(call_id, &reply);
+    DURO_ASSERT(direct_calls_.size() <= options_.concurrent_max);
+    struct Forget {
+      PendingCalls* calls;
+      const PendingCalls::Call* reply;
+      std::uint64_t id;
+      ~Forget() {
+        if (!reply->ready()) calls->erase(id);
+      }
+    } forget{&direct_calls_, &reply, call_id};
+    run_deferred(deferred->second, payload,
+                 Answer(this, Endpoint{}, call_id, std::make_unique<DirectAnswer>(&direct_calls_, call_id)));
+    return wait_for_reply(reply, sim.deadline_after(timeout));
   }
   const auto handler = handlers_.find(method);
   if (handler == handlers_.end()) {
@@ -178,6 +247,11 @@ void RpcServer::receive_loop() {
       reply_error(caller, header.id, Error{ErrorCode::kOverloaded, fmt::format("{} requests already running", running_)});
       continue;
     }
+    if (const auto deferred = deferred_.find(header.method); deferred != deferred_.end()) {
+      run_deferred(deferred->second, std::string_view(packet.value().payload).substr(payload_offset.value()),
+                   Answer(this, caller, header.id, nullptr));
+      continue;
+    }
     const auto handler = handlers_.find(header.method);
     if (handler == handlers_.end()) {
       stats_.unknown_method++;
@@ -194,6 +268,11 @@ void RpcServer::receive_loop() {
                            serve(caller, id, handler, frame, offset);
                          });
   }
+}
+
+void RpcServer::run_deferred(const DeferredHandler& handler, std::string_view payload, Answer answer) {
+  const Simulator::SuspendForbidden no_suspend(network_.sim(), "a deferred RPC handler");
+  handler(payload, std::move(answer));
 }
 
 void RpcServer::serve(Endpoint caller, std::uint64_t id, Handlers::const_iterator handler, const std::string& frame,

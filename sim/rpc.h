@@ -24,9 +24,13 @@
 // - Request ids tie replies to calls; a late or duplicated reply is dropped.
 //   A duplicated request runs twice: delivery is at least once, so handlers
 //   that change state must be idempotent (the engine uses request ids).
-// - Each request runs in its own fiber on the server's node. At most
-//   `concurrent_max` run at once; beyond that the server answers
-//   Error{kOverloaded} at once instead of queueing without limit.
+// - Each request runs in its own fiber on the server's node, unless its
+//   method answers later (handle_deferred(): a store's write, answered
+//   when its batch is durable), whose handler runs in the receive loop and
+//   keeps an Answer instead of a waiting fiber. At most `concurrent_max`
+//   requests run (or wait for their answer) at once; beyond that the
+//   server answers Error{kOverloaded} at once instead of queueing without
+//   limit.
 // - Errors a handler returns travel back with their code and message; an
 //   unknown method is kNotFound; bytes that do not decode are kDecode.
 //
@@ -87,7 +91,44 @@ struct RpcServerStats {
 };
 
 class RpcServer {
+ private:
+  class RunningToken;
+  class DirectAnswer;
+
  public:
+  // The answer to one request of a deferred method (handle_deferred()),
+  // which the handler keeps and sends once it knows it, from any fiber of
+  // the server's node. While it lives it counts as a running request.
+  // Dropped unsent, the caller hears nothing, as if the server had died
+  // mid-request: over the network it times out, on the node it gets
+  // kBrokenPromise. It must not outlive its server.
+  class Answer {
+   public:
+    Answer(Answer&& other) noexcept;
+    Answer& operator=(Answer&&) = delete;
+    ~Answer();
+
+    template <typename Response>
+    void reply(const Response& response) {
+      EncodeScratch scratch;
+      encode_append(scratch.buffer(), response);
+      reply_bytes(scratch.buffer());
+    }
+    // The encoded reply.
+    void reply_bytes(std::string_view payload);
+    void fail(const Error& error);
+    bool sent() const noexcept { return server_ == nullptr; }
+
+   private:
+    friend class RpcServer;
+    Answer(RpcServer* server, Endpoint caller, std::uint64_t id, std::unique_ptr<DirectAnswer> direct) noexcept;
+
+    RpcServer* server_;  // nullptr once sent, or moved from.
+    Endpoint caller_;
+    std::uint64_t id_;
+    std::unique_ptr<DirectAnswer> direct_;  // A caller on the node: answered through its frame.
+  };
+
   // Binds `port` on `node`; the node must be up and the port free.
   RpcServer(Network& network, NodeId node, std::uint16_t port, RpcServerOptions options = {});
   ~RpcServer();
@@ -139,6 +180,21 @@ class RpcServer {
     DURO_ASSERT_MSG(handlers_.emplace(std::move(method), std::move(handler)).second, "method registered twice");
   }
 
+  // A method that answers later without holding a fiber meanwhile: the
+  // handler runs where the request arrives (the receive loop, or a direct
+  // caller's fiber), must not suspend (asserted), reads what it needs of
+  // the encoded request, and keeps `answer` until it knows the reply. For
+  // requests that wait on something shared, a thousand at a time (writes
+  // waiting for a group commit): a thousand fibers would be a thousand
+  // stacks, each faulted in page by page.
+  using DeferredHandler = std::function<void(std::string_view payload, Answer answer)>;
+  void handle_deferred(std::string method, DeferredHandler handler) {
+    DURO_ASSERT_MSG(!started_, "handle_deferred() after start()");
+    DURO_ASSERT(!method.empty());
+    DURO_ASSERT_MSG(!handlers_.contains(method), "method registered twice");
+    DURO_ASSERT_MSG(deferred_.emplace(std::move(method), std::move(handler)).second, "method registered twice");
+  }
+
   // Starts the receive loop (a daemon fiber on the node).
   void start();
 
@@ -160,6 +216,7 @@ class RpcServer {
     std::size_t operator()(std::string_view method) const noexcept { return std::hash<std::string_view>{}(method); }
   };
   using Handlers = std::unordered_map<std::string, RawHandler, MethodHash, std::equal_to<>>;
+  using DeferredHandlers = std::unordered_map<std::string, DeferredHandler, MethodHash, std::equal_to<>>;
 
   // One running handler, counted in `running_` for as long as it lives.
   class RunningToken {
@@ -190,6 +247,9 @@ class RpcServer {
   };
 
   void receive_loop();
+  // Runs a deferred method's handler here, in a fiber that must not
+  // suspend in it.
+  void run_deferred(const DeferredHandler& handler, std::string_view payload, Answer answer);
   // Runs `handler` on the request frame `frame`, whose payload starts at
   // `payload_offset`, and answers.
   void serve(Endpoint caller, std::uint64_t id, Handlers::const_iterator handler, const std::string& frame,
@@ -202,6 +262,7 @@ class RpcServer {
   RpcServerOptions options_;
   std::unique_ptr<Socket> socket_;
   Handlers handlers_;
+  DeferredHandlers deferred_;
   // Direct calls waiting for their handler's answer (call_direct()).
   PendingCalls direct_calls_;
   std::uint64_t next_direct_call_ = 0;

@@ -255,6 +255,7 @@ std::uint32_t Simulator::allocate_fiber(NodeId node, std::string name, SpawnOpti
   fiber.wake_reason = WakeReason::kNotified;
   fiber.killed = false;
   fiber.daemon = options.daemon;
+  fiber.suspend_forbidden = nullptr;
   // Append to the node's list: spawn order is crash-unwind order.
   fiber.node_prev = record.last_fiber;
   fiber.node_next = kNoSlot;
@@ -380,9 +381,29 @@ Waiter Simulator::begin_wait() noexcept {
   return Waiter{running_, fiber.token};
 }
 
+Simulator::SuspendForbidden::SuspendForbidden(Simulator& sim, const char* what) noexcept
+    : sim_(sim), slot_(sim.running_), previous_(nullptr) {
+  DURO_ASSERT(what != nullptr);
+  if (slot_ == kNoSlot) return;
+  FiberSlot& fiber = sim_.fiber_at(slot_);
+  previous_ = fiber.suspend_forbidden;
+  fiber.suspend_forbidden = what;
+}
+
+Simulator::SuspendForbidden::~SuspendForbidden() {
+  if (slot_ == kNoSlot) return;
+  DURO_ASSERT(sim_.running_ == slot_);
+  sim_.fiber_at(slot_).suspend_forbidden = previous_;
+}
+
 WakeReason Simulator::suspend(Waiter waiter, const char* what, TimePoint deadline) {
   DURO_ASSERT_MSG(in_fiber(), "suspend() outside a fiber");
   FiberSlot& fiber = fiber_at(running_);
+  if (fiber.suspend_forbidden != nullptr) [[unlikely]] {
+    assert_fail("fiber.suspend_forbidden == nullptr", __FILE__, __LINE__,
+                fmt::format("a fiber waited ('{}') in {}, which must not suspend", what, fiber.suspend_forbidden)
+                    .c_str());
+  }
   DURO_ASSERT_MSG(waiter.slot == running_ && waiter.token == fiber.token,
                   "suspend() with a waiter from another begin_wait()");
   DURO_ASSERT(what != nullptr);

@@ -243,6 +243,23 @@ class Simulator {
   // and whoever answers calls sim.notify(w). No other fiber runs between
   // begin_wait() and suspend().
 
+  // Marks code that must not suspend, in the current fiber (if any), for
+  // its scope: a suspend() there is an assertion failure naming `what`.
+  // For callbacks run in someone else's fiber (RpcServer's deferred
+  // handlers), where a wait would stall that fiber's other work.
+  class SuspendForbidden {
+   public:
+    SuspendForbidden(Simulator& sim, const char* what) noexcept;
+    ~SuspendForbidden();
+    SuspendForbidden(const SuspendForbidden&) = delete;
+    SuspendForbidden& operator=(const SuspendForbidden&) = delete;
+
+   private:
+    Simulator& sim_;
+    std::uint32_t slot_;
+    const char* previous_;
+  };
+
   Waiter begin_wait() noexcept;
   // `what` must outlive the wait (a string literal): the deadlock report
   // prints it. Throws FiberUnwind if the fiber is killed.
@@ -289,6 +306,7 @@ class Simulator {
     bool killed = false;
     bool daemon = false;
     bool timer_armed = false;  // This suspension queued a timeout event.
+    const char* suspend_forbidden = nullptr;  // SuspendForbidden's `what`, in its scope.
     // Cold: spawn, exit, join, reports; the stack only for ASan's switches.
     const void* stack_bottom = nullptr;
     std::size_t stack_size_bytes = 0;

@@ -40,7 +40,11 @@ StoreService::StoreService(sim::Env& env, StoreOptions options)
   env_.spawn("store/boot", [this] { boot(); });
 }
 
-StoreService::~StoreService() = default;
+StoreService::~StoreService() {
+  // Queued writes hold answers, which count as the server's running
+  // requests: they go (unsent: the store died with them) before it does.
+  queue_.clear();
+}
 
 void StoreService::boot() {
   DURO_ASSERT(status_ == StoreStatus::kRecovering);
@@ -72,8 +76,17 @@ sim::Result<void> StoreService::check_serving() const {
 
 // --- Writes ----------------------------------------------------------------------
 
-sim::Result<Outcome> StoreService::submit(StoreMutation mutation, std::string_view encoded) {
-  if (sim::Result<void> serving = check_serving(); !serving.ok()) return serving.error();
+void StoreService::answer(sim::RpcServer::Answer& answer, const Outcome& outcome, bool shard_reply) {
+  if (shard_reply) {
+    answer.reply(outcome.update_shard_reply());
+  } else {
+    answer.reply(outcome.write_reply());
+  }
+}
+
+void StoreService::submit(StoreMutation mutation, std::string_view encoded, sim::RpcServer::Answer answer) {
+  if (sim::Result<void> serving = check_serving(); !serving.ok()) return answer.fail(serving.error());
+  const bool shard_reply = std::holds_alternative<UpdateShardRequest>(mutation);
   Outcome outcome = evaluate(pending_, mutation);
   const bool logged = outcome.applies();
   if (outcome.duplicate) {
@@ -82,7 +95,7 @@ sim::Result<Outcome> StoreService::submit(StoreMutation mutation, std::string_vi
     stats_.write_failures++;
   }
   // Nothing pending: nothing this answer could rest on is still volatile.
-  if (!logged && queue_.empty() && in_flight_ == 0) return outcome;
+  if (!logged && queue_.empty() && in_flight_ == 0) return StoreService::answer(answer, outcome, shard_reply);
 
   if (spare_writes_.empty()) {
     queue_.emplace_back();
@@ -90,8 +103,10 @@ sim::Result<Outcome> StoreService::submit(StoreMutation mutation, std::string_vi
     queue_.splice(queue_.end(), spare_writes_, spare_writes_.begin());
   }
   QueuedWrite& entry = queue_.back();
+  // Each queued write holds its request's answer, which counts as running:
+  // the RPC server's bound is the queue's.
   DURO_ASSERT_MSG(queue_.size() + in_flight_ <= options_.requests_concurrent_max,
-                  "more queued writes than handlers");
+                  "more queued writes than requests running");
   if (logged) {
     entry.sequence = next_sequence_++;
     pending_.add(mutation, outcome, entry.sequence);
@@ -104,9 +119,9 @@ sim::Result<Outcome> StoreService::submit(StoreMutation mutation, std::string_vi
     stats_.writes++;
   }
   entry.outcome = std::move(outcome);
-  sim::Future<Outcome> done = entry.done.future();
+  entry.shard_reply = shard_reply;
+  entry.answer.emplace(std::move(answer));
   (void)doorbell_.try_send(true);  // Full: already rung.
-  return done.get();
 }
 
 void StoreService::commit_loop() {
@@ -165,7 +180,9 @@ void StoreService::commit_batch() {
   }
   in_flight_ = 0;
   for (QueuedWrite& write : batch) {
-    write.done.set_value(std::move(write.outcome));
+    DURO_ASSERT(write.answer.has_value());
+    answer(*write.answer, write.outcome, write.shard_reply);
+    write.answer.reset();
     // Reset for reuse, keeping the record's buffer for the next encoding
     // unless a large write left it large.
     write.mutation.reset();
@@ -173,7 +190,6 @@ void StoreService::commit_batch() {
     write.record.clear();
     if (write.record.capacity() > kSpareRecordBytesMax) write.record.shrink_to_fit();
     write.outcome = Outcome{};
-    write.done = sim::Promise<Outcome>{};
   }
   const std::size_t spare_room = kSpareWritesMax - std::min(kSpareWritesMax, spare_writes_.size());
   auto kept_end = batch.begin();
@@ -260,34 +276,32 @@ void StoreService::register_methods() {
                                                 stats_.reads++;
                                                 return state_.get_shard(request.shard_id);
                                               });
-  server.handle<UpdateShardRequest, UpdateShardReply>(
-      kUpdateShardMethod, [this](const UpdateShardRequest& request) -> sim::Result<UpdateShardReply> {
-        sim::Result<Outcome> outcome = submit(request);
-        if (!outcome.ok()) return outcome.error();
-        return outcome.value().update_shard_reply();
-      });
-  // Mutations move into the queue: a write carries the run's whole state.
-  // Its bytes, as received, are its log record: not encoded again.
-  server.handle_raw(kWriteMethod, [this](std::string_view payload, std::string& reply) -> sim::Result<void> {
-    sim::Result<WriteRequest> request = sim::decode<WriteRequest>(payload);
-    if (!request.ok()) return request.error();
-    sim::Result<Outcome> outcome = submit(std::move(request).value(), payload);
-    if (!outcome.ok()) return outcome.error();
-    sim::encode_append(reply, outcome.value().write_reply());
-    return {};
+  // Writes answer once their batch is durable: a queued write keeps its
+  // request's answer, not a waiting fiber (a thousand in flight were a
+  // thousand stacks). Decoded where they arrive; what they need is moved
+  // into the queue.
+  server.handle_deferred(kUpdateShardMethod, [this](std::string_view payload, sim::RpcServer::Answer answer) {
+    sim::Result<UpdateShardRequest> request = sim::decode<UpdateShardRequest>(payload);
+    if (!request.ok()) return answer.fail(request.error());
+    submit(std::move(request).value(), {}, std::move(answer));
   });
-  server.handle<RenewShardsRequest, WriteReply>(
-      kRenewShardsMethod, [this](RenewShardsRequest&& request) -> sim::Result<WriteReply> {
-        sim::Result<Outcome> outcome = submit(std::move(request));
-        if (!outcome.ok()) return outcome.error();
-        return outcome.value().write_reply();
-      });
-  server.handle<CompleteTasksRequest, WriteReply>(
-      kCompleteTasksMethod, [this](CompleteTasksRequest&& request) -> sim::Result<WriteReply> {
-        sim::Result<Outcome> outcome = submit(std::move(request));
-        if (!outcome.ok()) return outcome.error();
-        return outcome.value().write_reply();
-      });
+  // A write carries the run's whole state. Its bytes, as received, are its
+  // log record: not encoded again.
+  server.handle_deferred(kWriteMethod, [this](std::string_view payload, sim::RpcServer::Answer answer) {
+    sim::Result<WriteRequest> request = sim::decode<WriteRequest>(payload);
+    if (!request.ok()) return answer.fail(request.error());
+    submit(std::move(request).value(), payload, std::move(answer));
+  });
+  server.handle_deferred(kRenewShardsMethod, [this](std::string_view payload, sim::RpcServer::Answer answer) {
+    sim::Result<RenewShardsRequest> request = sim::decode<RenewShardsRequest>(payload);
+    if (!request.ok()) return answer.fail(request.error());
+    submit(std::move(request).value(), {}, std::move(answer));
+  });
+  server.handle_deferred(kCompleteTasksMethod, [this](std::string_view payload, sim::RpcServer::Answer answer) {
+    sim::Result<CompleteTasksRequest> request = sim::decode<CompleteTasksRequest>(payload);
+    if (!request.ok()) return answer.fail(request.error());
+    submit(std::move(request).value(), {}, std::move(answer));
+  });
   server.handle<GetExecutionRequest, GetExecutionReply>(
       kGetExecutionMethod, [this](const GetExecutionRequest& request) -> sim::Result<GetExecutionReply> {
         if (auto serving = check_serving(); !serving.ok()) return serving.error();

@@ -126,7 +126,8 @@ class StoreService final : public sim::Process {
     std::uint64_t sequence = 0;
     std::string record;                     // encode_mutation(*mutation).
     Outcome outcome;
-    sim::Promise<Outcome> done;
+    bool shard_reply = false;                     // Answered with an UpdateShardReply, else a WriteReply.
+    std::optional<sim::RpcServer::Answer> answer;  // The request's, sent once durable.
   };
 
   struct MemberEntry {
@@ -138,10 +139,12 @@ class StoreService final : public sim::Process {
 
   void boot();
   void register_methods();
-  // Judges `mutation` and, if it applies, queues it for the next batch and
-  // waits for that batch's fsync. `encoded`: the request's bytes as
-  // received, if the caller has them, logged as they are.
-  sim::Result<Outcome> submit(StoreMutation mutation, std::string_view encoded = {});
+  // Judges `mutation` and, if it applies, queues it for the next batch,
+  // whose commit sends `answer` once durable; answers at once if nothing
+  // is pending. `encoded`: the request's bytes as received, if the caller
+  // has them, logged as they are. Does not suspend (a deferred handler).
+  void submit(StoreMutation mutation, std::string_view encoded, sim::RpcServer::Answer answer);
+  static void answer(sim::RpcServer::Answer& answer, const Outcome& outcome, bool shard_reply);
   void commit_loop();
   void commit_batch();
   [[noreturn]] void restart_self(std::string why);
@@ -157,7 +160,8 @@ class StoreService final : public sim::Process {
   StoreStatus status_ = StoreStatus::kRecovering;
   std::string failure_;
   StoreServiceStats stats_;
-  // Bounded by requests_concurrent_max: each handler queues at most one.
+  // Bounded by requests_concurrent_max: each request queues at most one,
+  // and its answer counts as running until sent.
   // A list, not a deque: a QueuedWrite is too large for a deque to keep two
   // in a block, so each push allocated one. A batch is spliced out of the
   // queue, and its entries into spare_writes_ once answered, for the next

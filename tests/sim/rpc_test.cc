@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace duro::sim {
@@ -31,6 +33,14 @@ constexpr std::uint16_t kClientPort = 7001;
 struct ServerProcess final : Process {
   std::unique_ptr<RpcServer> server;
   int handled = 0;
+  // Answers of the deferred method "later", with the sums they will carry.
+  // Declared after the server: they go first.
+  std::vector<std::pair<std::int64_t, RpcServer::Answer>> held;
+
+  void answer_held() {
+    for (auto& [sum, answer] : held) answer.reply(Sum{sum});
+    held.clear();
+  }
 };
 
 class RpcWorld {
@@ -62,6 +72,18 @@ class RpcWorld {
       this_fiber::sleep_for(std::chrono::milliseconds{slow.millis});
       self->handled++;
       return Sum{slow.millis};
+    });
+    // Answers later, from whoever calls answer_held(); keeps no fiber.
+    process->server->handle_deferred("later", [self](std::string_view payload, RpcServer::Answer answer) {
+      Result<Add> add = decode<Add>(payload);
+      if (!add.ok()) return answer.fail(add.error());
+      if (add.value().a < 0) return answer.fail(Error{ErrorCode::kInvalidArgument, "negative"});
+      self->handled++;
+      self->held.emplace_back(add.value().a + add.value().b, std::move(answer));
+    });
+    process->server->handle_deferred("waits", [](std::string_view, RpcServer::Answer answer) {
+      this_fiber::sleep_for(1ms);  // Not allowed here.
+      answer.reply(Sum{0});
     });
     process->server->start();
     return process;
@@ -243,6 +265,106 @@ TEST(Rpc, ADirectCallsRequestBytesAreInTheTraceHash) {
   };
   EXPECT_EQ(hash_after(2), hash_after(2));
   EXPECT_NE(hash_after(2), hash_after(3));
+}
+
+// A deferred method's handler keeps the answer, not a fiber: the request
+// counts as running until the answer goes, from another fiber, later.
+TEST(Rpc, ADeferredMethodAnswersLaterWithoutAWaitingFiber) {
+  RpcWorld world;
+  bool checked = false;
+  world.sim.spawn(world.server, "answerer", [&] {
+    this_fiber::sleep_for(200ms);
+    ServerProcess& server = world.server_process();
+    EXPECT_EQ(server.held.size(), 1U);
+    EXPECT_EQ(server.server->running(), 1U) << "a held answer is a running request";
+    // Only this fiber and the loops: no handler fiber waits with the answer.
+    EXPECT_EQ(world.sim.fibers_live(), 4U);
+    server.answer_held();
+    EXPECT_EQ(server.server->running(), 0U);
+  });
+  world.in_client([&](RpcClient& rpc) {
+    const TimePoint start = world.sim.now();
+    Result<Sum> sum = rpc.call<Sum>(world.server_endpoint(), "later", Add{40, 2}, 1s);
+    ASSERT_TRUE(sum.ok()) << to_string(sum.error());
+    EXPECT_EQ(sum.value().value, 42);
+    EXPECT_GE(world.sim.now() - start, 200ms);
+    // Failing at once, and a request that does not decode.
+    Result<Sum> refused = rpc.call<Sum>(world.server_endpoint(), "later", Add{-1, 0}, 1s);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(refused.error().message, "negative");
+    EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "later", std::string("not an Add"), 1s).error().code,
+              ErrorCode::kDecode);
+    checked = true;
+  });
+  EXPECT_TRUE(checked);
+  EXPECT_EQ(world.server_process().server->running(), 0U);
+}
+
+// Dropped unsent (the server died with it): a caller over the network
+// hears nothing and times out; one on the node learns at once.
+TEST(Rpc, ADeferredAnswerDroppedUnsentIsATimeoutOrABrokenPromise) {
+  RpcWorld world;
+  world.sim.spawn(world.server, "dropper", [&] {
+    this_fiber::sleep_for(100ms);
+    ServerProcess& server = world.server_process();
+    EXPECT_EQ(server.held.size(), 2U);
+    server.held.clear();
+    EXPECT_EQ(server.server->running(), 0U);
+  });
+  std::optional<ErrorCode> remote;
+  std::optional<ErrorCode> local;
+  world.sim.spawn(world.client, "remote", [&] {
+    RpcClient rpc(world.network, world.client, kClientPort);
+    remote = rpc.call<Sum>(world.server_endpoint(), "later", Add{1, 1}, 1s).error().code;
+  });
+  world.sim.spawn(world.server, "local", [&] {
+    RpcClient rpc(world.network, world.server, kClientPort);
+    const TimePoint start = world.sim.now();
+    local = rpc.call<Sum>(world.server_endpoint(), "later", Add{1, 1}, 1s).error().code;
+    EXPECT_LT(world.sim.now() - start, 1s);
+  });
+  (void)world.sim.run_for(5s);
+  EXPECT_EQ(remote, ErrorCode::kTimeout);
+  EXPECT_EQ(local, ErrorCode::kBrokenPromise);
+}
+
+// Held answers count against concurrent_max like running handlers.
+TEST(Rpc, HeldDeferredAnswersCountAgainstTheConcurrencyBound) {
+  RpcWorld world(RpcWorld::quiet(), RpcServerOptions{.concurrent_max = 2});
+  world.sim.spawn(world.server, "answerer", [&] {
+    this_fiber::sleep_for(500ms);
+    world.server_process().answer_held();
+  });
+  std::vector<ErrorCode> refused;
+  int ok = 0;
+  for (int i = 0; i < 3; i++) {
+    world.sim.spawn(world.client, "caller", [&world, &refused, &ok, i] {
+      RpcClient rpc(world.network, world.client, static_cast<std::uint16_t>(kClientPort + i));
+      this_fiber::sleep_for(std::chrono::milliseconds{10 * i});  // In order.
+      Result<Sum> sum = rpc.call<Sum>(world.server_endpoint(), "later", Add{i, 0}, 1s);
+      if (sum.ok()) {
+        EXPECT_EQ(sum.value().value, i);
+        ok++;
+      } else {
+        refused.push_back(sum.error().code);
+      }
+    });
+  }
+  (void)world.sim.run();
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(refused, std::vector<ErrorCode>{ErrorCode::kOverloaded});
+}
+
+// A deferred handler runs in the receive loop's fiber: a wait there would
+// stall every request behind it, so it is an assertion, naming the wait.
+TEST(RpcDeathTest, ADeferredHandlerThatWaitsIsAnAssertion) {
+  EXPECT_DEATH(
+      {
+        RpcWorld world;
+        world.in_client([&](RpcClient& rpc) { (void)rpc.call<Sum>(world.server_endpoint(), "waits", Add{}, 1s); });
+      },
+      "a fiber waited \\('sleep'\\) in a deferred RPC handler, which must not suspend");
 }
 
 TEST(Rpc, PartitionedServerTimesOut) {
