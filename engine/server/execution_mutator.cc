@@ -208,7 +208,8 @@ void ExecutionMutator::check_history_size() {
 
 // --- Start and close ------------------------------------------------------------------------
 
-sim::Result<NewRun> ExecutionMutator::start(const StartArgs& args, sim::TimePoint now, const ServerLimits& limits) {
+sim::Result<std::unique_ptr<NewRun>> ExecutionMutator::start(const StartArgs& args, sim::TimePoint now,
+                                                             const ServerLimits& limits) {
   DURO_ASSERT(!args.execution.workflow_id.empty() && !args.execution.run_id.empty());
   if (args.workflow_type.empty()) return bad_request("workflow type is empty");
   if (args.task_queue.name.empty()) return bad_request("task queue is empty");
@@ -222,8 +223,10 @@ sim::Result<NewRun> ExecutionMutator::start(const StartArgs& args, sim::TimePoin
   if (args.input.size() > limits.payload_bytes_max || args.signal_input.size() > limits.payload_bytes_max) {
     return bad_request("input exceeds the payload limit of " + std::to_string(limits.payload_bytes_max) + " bytes");
   }
-  NewRun run;
-  MutableState& state = run.state;
+  // On the heap: a start runs in a fiber, whose stack is resident as deep
+  // as it ever ran; the state is 1.7 KB, and the caller moves it on.
+  auto run = std::make_unique<NewRun>();
+  MutableState& state = run->state;
   state.execution = args.execution;
   state.workflow_type = args.workflow_type;
   state.task_queue = args.task_queue;
@@ -288,9 +291,9 @@ sim::Result<NewRun> ExecutionMutator::start(const StartArgs& args, sim::TimePoin
   }
   mutator.schedule_workflow_task(args.first_workflow_task_backoff);
   Mutation mutation = mutator.take_mutation();
-  run.events = std::move(mutation.events);
-  run.transfer = std::move(mutation.transfer);
-  run.timers = std::move(mutation.timers);
+  run->events = std::move(mutation.events);
+  run->transfer = std::move(mutation.transfer);
+  run->timers = std::move(mutation.timers);
   return run;
 }
 
@@ -335,7 +338,7 @@ StartArgs ExecutionMutator::next_run_args(sim::Random& run_ids) const {
 }
 
 void ExecutionMutator::start_new_run(const StartArgs& args) {
-  sim::Result<NewRun> run = start(args, now_, limits_);
+  sim::Result<std::unique_ptr<NewRun>> run = start(args, now_, limits_);
   // The arguments come from a run that started with the same checks, or
   // from a command already validated.
   DURO_ASSERT_MSG(run.ok(), "continuing a run with arguments its start would refuse");

@@ -67,8 +67,8 @@ class NextRun {
   NextRun(NextRun&&) noexcept = default;
   NextRun& operator=(NextRun&&) noexcept = default;
   ~NextRun() = default;
-  NextRun& operator=(NewRun run) {
-    run_ = std::make_unique<NewRun>(std::move(run));
+  NextRun& operator=(std::unique_ptr<NewRun> run) noexcept {
+    run_ = std::move(run);
     return *this;
   }
 
@@ -150,7 +150,9 @@ class ExecutionMutator {
 
   // A new run's state and first events (Started, maybe Signaled, the first
   // WorkflowTaskScheduled or its backoff timer) and timeout timers.
-  static sim::Result<NewRun> start(const StartArgs& args, sim::TimePoint now, const ServerLimits& limits);
+  // On the heap: see NextRun.
+  static sim::Result<std::unique_ptr<NewRun>> start(const StartArgs& args, sim::TimePoint now,
+                                                    const ServerLimits& limits);
 
   const Mutation& mutation() const noexcept { return mutation_; }
   Mutation take_mutation() { return std::move(mutation_); }

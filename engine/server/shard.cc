@@ -315,6 +315,10 @@ sim::Result<Shard::SnapshotPtr> Shard::load_locked(const WorkflowExecution& exec
       return it->second.snapshot;
     }
   }
+  return load_missed(execution, from_cache);
+}
+
+sim::Result<Shard::SnapshotPtr> Shard::load_missed(const WorkflowExecution& execution, bool* from_cache) {
   WorkflowExecution resolved = execution;
   if (resolved.run_id.empty()) {
     if (from_cache != nullptr && !current_runs_.contains(execution.workflow_id)) *from_cache = false;
@@ -635,13 +639,14 @@ sim::Result<StartWorkflowExecutionReply> Shard::create_run(const HistoryStartReq
   args.signal_name = request.signal_name;
   args.signal_input = request.signal_input;
   args.signal_request_id = request.signal_name ? request.request_id : std::string{};
-  sim::Result<NewRun> run = ExecutionMutator::start(args, now(), context_.options->limits);
+  sim::Result<std::unique_ptr<NewRun>> run = ExecutionMutator::start(args, now(), context_.options->limits);
   if (!run.ok()) return run.error();
-  Snapshot after{std::move(run.value().state), 0};
+  NewRun& started = *run.value();
+  Snapshot after{std::move(started.state), 0};
   Mutation mutation;
-  mutation.events = std::move(run.value().events);
-  mutation.transfer = std::move(run.value().transfer);
-  mutation.timers = std::move(run.value().timers);
+  mutation.events = std::move(started.events);
+  mutation.transfer = std::move(started.transfer);
+  mutation.timers = std::move(started.timers);
   sim::Result<void> written = write(args.execution, WriteBase{}, after, mutation, true, replaces);
   if (!written.ok()) return written.error();
   return StartWorkflowExecutionReply{args.execution.run_id, true};

@@ -162,6 +162,11 @@ class Shard : public std::enable_shared_from_this<Shard> {
   // `from_cache`, if given, says whether the state came from the cache (it
   // may be stale if this node lost the shard) or was just read.
   sim::Result<SnapshotPtr> load_locked(const WorkflowExecution& execution, bool* from_cache = nullptr);
+  // load_locked() past the cache's fast path: a run id to resolve, or the
+  // store to read. Not inlined: its frame (a decoded state, 1.7 KB, and
+  // the store's reply) would sit in every update's, and a fiber's stack
+  // stays resident as deep as it ever ran.
+  [[gnu::noinline]] sim::Result<SnapshotPtr> load_missed(const WorkflowExecution& execution, bool* from_cache);
   // A workflow's lock, while anyone holds or waits for it.
   struct LockEntry {
     std::unique_ptr<sim::Mutex> mutex;

@@ -26,11 +26,11 @@ class TestRun {
     args.workflow_type = "type";
     args.task_queue = TaskQueue{"q"};
     args.request_id = "start-1";
-    sim::Result<NewRun> run = ExecutionMutator::start(args, now_, limits_);
+    sim::Result<std::unique_ptr<NewRun>> run = ExecutionMutator::start(args, now_, limits_);
     EXPECT_TRUE(run.ok());
-    state_ = run.value().state;
-    history_.events = run.value().events;
-    timers_ = run.value().timers;
+    state_ = run.value()->state;
+    history_.events = run.value()->events;
+    timers_ = run.value()->timers;
   }
 
   // Applies `op` through a fresh mutator, as a shard would, and keeps what it wrote.
