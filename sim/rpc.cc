@@ -166,7 +166,9 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
   }
   if (const auto deferred = deferred_.find(method); deferred != deferred_.end()) {
     // No fiber: the handler runs here and keeps the answer, which lands in
-    // this frame (or, if this caller has given up by then, nowhere).
+    // this frame (or, if this caller has given up by then, nowhere). The
+    // request's bytes go into the trace hash as a spawned handler's would.
+    sim.mix_digest(payload_digest(payload) ^ payload_digest(method));
     const std::uint64_t call_id = next_direct_call_++;
     PendingCalls::Call reply;
     direct_calls_.add(call_id, &reply);

@@ -117,7 +117,6 @@ class RpcServer {
     // The encoded reply.
     void reply_bytes(std::string_view payload);
     void fail(const Error& error);
-    bool sent() const noexcept { return server_ == nullptr; }
 
    private:
     friend class RpcServer;
@@ -146,6 +145,7 @@ class RpcServer {
   void handle(std::string method, Handler handler) {
     DURO_ASSERT_MSG(!started_, "handle() after start()");
     DURO_ASSERT(!method.empty());
+    DURO_ASSERT_MSG(!deferred_.contains(method), "method registered twice");
     const bool inserted =
         handlers_
             .emplace(std::move(method),
@@ -177,6 +177,7 @@ class RpcServer {
   void handle_raw(std::string method, RawHandler handler) {
     DURO_ASSERT_MSG(!started_, "handle_raw() after start()");
     DURO_ASSERT(!method.empty());
+    DURO_ASSERT_MSG(!deferred_.contains(method), "method registered twice");
     DURO_ASSERT_MSG(handlers_.emplace(std::move(method), std::move(handler)).second, "method registered twice");
   }
 

@@ -381,6 +381,11 @@ Waiter Simulator::begin_wait() noexcept {
   return Waiter{running_, fiber.token};
 }
 
+void Simulator::mix_digest(std::uint64_t digest) noexcept {
+  const NodeId node = running_ == kNoSlot ? kNoNode : fiber_at(running_).node;
+  trace_hash_.mix(0xD16E, node, static_cast<std::uint64_t>(now_ns_), digest);
+}
+
 Simulator::SuspendForbidden::SuspendForbidden(Simulator& sim, const char* what) noexcept
     : sim_(sim), slot_(sim.running_), previous_(nullptr) {
   DURO_ASSERT(what != nullptr);

@@ -168,6 +168,10 @@ class Simulator {
   // The root random stream. Subsystems should fork() their own.
   Random& random() noexcept { return random_; }
   std::uint64_t trace_hash() const noexcept { return trace_hash_.value(); }
+  // Mixes `digest` (of bytes handed over without a message or a spawn: a
+  // direct call to a deferred RPC method) into the trace hash, with the
+  // current node and time.
+  void mix_digest(std::uint64_t digest) noexcept;
   std::uint64_t events_executed() const noexcept { return events_executed_; }
   std::size_t events_pending() const noexcept { return queue_.size(); }
   std::size_t fibers_live() const noexcept { return fibers_live_; }

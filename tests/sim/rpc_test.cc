@@ -267,6 +267,24 @@ TEST(Rpc, ADirectCallsRequestBytesAreInTheTraceHash) {
   EXPECT_NE(hash_after(2), hash_after(3));
 }
 
+// So does what a direct call hands a deferred method, which no fiber
+// starts for.
+TEST(Rpc, ADirectCallToADeferredMethodPutsItsRequestBytesInTheTraceHash) {
+  const auto hash_after = [](std::int64_t b) {
+    RpcWorld world;
+    world.sim.spawn(world.server, "local-caller", [&] {
+      RpcClient rpc(world.network, world.server, kClientPort);
+      // Never answered: the request's bytes are all that differ.
+      EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "later", Add{1, b}, 100ms).error().code, ErrorCode::kTimeout);
+    });
+    (void)world.sim.run_for(1s);
+    EXPECT_EQ(world.server_process().held.size(), 1U);
+    return world.sim.trace_hash();
+  };
+  EXPECT_EQ(hash_after(2), hash_after(2));
+  EXPECT_NE(hash_after(2), hash_after(3));
+}
+
 // A deferred method's handler keeps the answer, not a fiber: the request
 // counts as running until the answer goes, from another fiber, later.
 TEST(Rpc, ADeferredMethodAnswersLaterWithoutAWaitingFiber) {
