@@ -123,6 +123,7 @@ void RpcServer::Answer::fail(const Error& error) {
   RpcServer* server = std::exchange(server_, nullptr);
   DURO_ASSERT(server->running_ > 0);
   server->running_--;
+  if (error.code == ErrorCode::kDecode) server->stats_.undecodable++;
   if (direct_ != nullptr) {
     direct_->send(error);
     return;
@@ -181,7 +182,7 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
         if (!reply->ready()) calls->erase(id);
       }
     } forget{&direct_calls_, &reply, call_id};
-    run_deferred(deferred->second, payload,
+    run_deferred(*deferred, payload,
                  Answer(this, Endpoint{}, call_id, std::make_unique<DirectAnswer>(&direct_calls_, call_id)));
     return wait_for_reply(reply, sim.deadline_after(timeout));
   }
@@ -250,7 +251,7 @@ void RpcServer::receive_loop() {
       continue;
     }
     if (const auto deferred = deferred_.find(header.method); deferred != deferred_.end()) {
-      run_deferred(deferred->second, std::string_view(packet.value().payload).substr(payload_offset.value()),
+      run_deferred(*deferred, std::string_view(packet.value().payload).substr(payload_offset.value()),
                    Answer(this, caller, header.id, nullptr));
       continue;
     }
@@ -272,9 +273,10 @@ void RpcServer::receive_loop() {
   }
 }
 
-void RpcServer::run_deferred(const DeferredHandler& handler, std::string_view payload, Answer answer) {
+void RpcServer::run_deferred(const DeferredHandlers::value_type& method, std::string_view payload, Answer answer) {
+  const TraceSlice slice(network_.sim(), [&] { return "rpc " + method.first; });
   const Simulator::SuspendForbidden no_suspend(network_.sim(), "a deferred RPC handler");
-  handler(payload, std::move(answer));
+  method.second(payload, std::move(answer));
 }
 
 void RpcServer::serve(Endpoint caller, std::uint64_t id, Handlers::const_iterator handler, const std::string& frame,

@@ -16,7 +16,8 @@
 // they can be lost, duplicated, reordered and delayed like any message.
 // A call to a server on the caller's own node does not cross the network
 // (one process calling itself): the request bytes go straight to a handler
-// fiber, and only the rules below that concern the server still apply.
+// fiber (or, for a deferred method, to its handler in the caller's fiber),
+// and only the rules below that concern the server still apply.
 //
 // - Every call has a deadline. No reply by then is Error{kTimeout}: the
 //   outcome is unknown (the request may have run, and may still run), and
@@ -176,7 +177,7 @@ class RpcServer {
   using RawHandler = std::function<Result<void>(std::string_view payload, std::string& reply)>;
   void handle_raw(std::string method, RawHandler handler) {
     DURO_ASSERT_MSG(!started_, "handle_raw() after start()");
-    DURO_ASSERT(!method.empty());
+    DURO_ASSERT(!method.empty() && handler != nullptr);
     DURO_ASSERT_MSG(!deferred_.contains(method), "method registered twice");
     DURO_ASSERT_MSG(handlers_.emplace(std::move(method), std::move(handler)).second, "method registered twice");
   }
@@ -191,7 +192,7 @@ class RpcServer {
   using DeferredHandler = std::function<void(std::string_view payload, Answer answer)>;
   void handle_deferred(std::string method, DeferredHandler handler) {
     DURO_ASSERT_MSG(!started_, "handle_deferred() after start()");
-    DURO_ASSERT(!method.empty());
+    DURO_ASSERT(!method.empty() && handler != nullptr);
     DURO_ASSERT_MSG(!handlers_.contains(method), "method registered twice");
     DURO_ASSERT_MSG(deferred_.emplace(std::move(method), std::move(handler)).second, "method registered twice");
   }
@@ -201,8 +202,9 @@ class RpcServer {
 
   // Runs `method` on the encoded request `payload` for a caller on this
   // server's node, in a handler fiber as a request from the network would
-  // be, and waits at most `timeout` for the encoded reply. RpcClient calls
-  // it; from a fiber of the server's node, after start().
+  // be (a deferred method's handler in the caller's fiber), and waits at
+  // most `timeout` for the encoded reply. RpcClient calls it; from a fiber
+  // of the server's node, after start().
   Result<std::string> call_direct(std::string_view method, std::string_view payload, Duration timeout);
 
  private:
@@ -250,7 +252,7 @@ class RpcServer {
   void receive_loop();
   // Runs a deferred method's handler here, in a fiber that must not
   // suspend in it.
-  void run_deferred(const DeferredHandler& handler, std::string_view payload, Answer answer);
+  void run_deferred(const DeferredHandlers::value_type& method, std::string_view payload, Answer answer);
   // Runs `handler` on the request frame `frame`, whose payload starts at
   // `payload_offset`, and answers.
   void serve(Endpoint caller, std::uint64_t id, Handlers::const_iterator handler, const std::string& frame,

@@ -404,6 +404,7 @@ Simulator::SuspendForbidden::~SuspendForbidden() {
 WakeReason Simulator::suspend(Waiter waiter, const char* what, TimePoint deadline) {
   DURO_ASSERT_MSG(in_fiber(), "suspend() outside a fiber");
   FiberSlot& fiber = fiber_at(running_);
+  DURO_ASSERT(what != nullptr);
   if (fiber.suspend_forbidden != nullptr) [[unlikely]] {
     assert_fail("fiber.suspend_forbidden == nullptr", __FILE__, __LINE__,
                 fmt::format("a fiber waited ('{}') in {}, which must not suspend", what, fiber.suspend_forbidden)

@@ -25,7 +25,7 @@
 namespace duro::sim {
 
 // At most this many stacks outlive their pools (about 270 MiB of address
-// space at the default size; resident only as deep as fibers ran, ~17 KB
+// space at the default size; resident only as deep as fibers ran, ~11 KB
 // each in BM_workflow_end_to_end). A thousand workflows started at once
 // peak at about 3,100 live fibers; at 1,024 the next simulation of a
 // process mapped and faulted in 2,000 stacks afresh.

@@ -73,8 +73,11 @@ class NextRun {
   }
 
   explicit operator bool() const noexcept { return run_ != nullptr; }
-  NewRun& operator*() const noexcept { return *run_; }
-  NewRun* operator->() const noexcept { return run_.get(); }
+  // Const as std::optional is: a const Mutation's next run is const too.
+  NewRun& operator*() noexcept { return *run_; }
+  const NewRun& operator*() const noexcept { return *run_; }
+  NewRun* operator->() noexcept { return run_.get(); }
+  const NewRun* operator->() const noexcept { return run_.get(); }
 
  private:
   std::unique_ptr<NewRun> run_;

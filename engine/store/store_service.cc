@@ -76,7 +76,7 @@ sim::Result<void> StoreService::check_serving() const {
 
 // --- Writes ----------------------------------------------------------------------
 
-void StoreService::answer(sim::RpcServer::Answer& answer, const Outcome& outcome, bool shard_reply) {
+void StoreService::send_outcome(sim::RpcServer::Answer& answer, const Outcome& outcome, bool shard_reply) {
   if (shard_reply) {
     answer.reply(outcome.update_shard_reply());
   } else {
@@ -95,7 +95,7 @@ void StoreService::submit(StoreMutation mutation, std::string_view encoded, sim:
     stats_.write_failures++;
   }
   // Nothing pending: nothing this answer could rest on is still volatile.
-  if (!logged && queue_.empty() && in_flight_ == 0) return StoreService::answer(answer, outcome, shard_reply);
+  if (!logged && queue_.empty() && in_flight_ == 0) return send_outcome(answer, outcome, shard_reply);
 
   if (spare_writes_.empty()) {
     queue_.emplace_back();
@@ -104,7 +104,10 @@ void StoreService::submit(StoreMutation mutation, std::string_view encoded, sim:
   }
   QueuedWrite& entry = queue_.back();
   // Each queued write holds its request's answer, which counts as running:
-  // the RPC server's bound is the queue's.
+  // the RPC server's bound is the queue's. Placed first: an entry in the
+  // queue always has one to send.
+  DURO_ASSERT(!entry.answer.has_value());
+  entry.answer.emplace(std::move(answer));
   DURO_ASSERT_MSG(queue_.size() + in_flight_ <= options_.requests_concurrent_max,
                   "more queued writes than requests running");
   if (logged) {
@@ -120,7 +123,6 @@ void StoreService::submit(StoreMutation mutation, std::string_view encoded, sim:
   }
   entry.outcome = std::move(outcome);
   entry.shard_reply = shard_reply;
-  entry.answer.emplace(std::move(answer));
   (void)doorbell_.try_send(true);  // Full: already rung.
 }
 
@@ -181,7 +183,7 @@ void StoreService::commit_batch() {
   in_flight_ = 0;
   for (QueuedWrite& write : batch) {
     DURO_ASSERT(write.answer.has_value());
-    answer(*write.answer, write.outcome, write.shard_reply);
+    send_outcome(*write.answer, write.outcome, write.shard_reply);
     write.answer.reset();
     // Reset for reuse, keeping the record's buffer for the next encoding
     // unless a large write left it large.

@@ -43,6 +43,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,14 +53,14 @@
 #include "engine/store/store_state.h"
 #include "sim/channel.h"
 #include "sim/env.h"
-#include "sim/future.h"
 #include "sim/rpc.h"
 
 namespace duro::engine::store {
 
 struct StoreOptions {
-  // Requests handled at once; beyond it the RPC server answers kOverloaded.
-  // Also the bound on queued writes. A server holds at most one write in
+  // Requests running or waiting for their answer at once (a queued write
+  // holds its answer); beyond it the RPC server answers kOverloaded. So
+  // also the bound on queued writes. A server holds at most one write in
   // flight per workflow it is running: at 256, a thousand workflows started
   // at once had 1.4 writes each refused and sent again after a backoff
   // (a round trip and a timer for nothing). A queued write costs a few KiB.
@@ -144,7 +145,7 @@ class StoreService final : public sim::Process {
   // is pending. `encoded`: the request's bytes as received, if the caller
   // has them, logged as they are. Does not suspend (a deferred handler).
   void submit(StoreMutation mutation, std::string_view encoded, sim::RpcServer::Answer answer);
-  static void answer(sim::RpcServer::Answer& answer, const Outcome& outcome, bool shard_reply);
+  static void send_outcome(sim::RpcServer::Answer& answer, const Outcome& outcome, bool shard_reply);
   void commit_loop();
   void commit_batch();
   [[noreturn]] void restart_self(std::string why);
@@ -166,7 +167,8 @@ class StoreService final : public sim::Process {
   // in a block, so each push allocated one. A batch is spliced out of the
   // queue, and its entries into spare_writes_ once answered, for the next
   // submits to reuse, record buffer included (up to kSpareRecordBytesMax):
-  // once warm, queueing a write allocates only its promise's state.
+  // once warm, queueing a write allocates nothing (a caller on the store's
+  // own node: its answer's handle to the caller's frame).
   using WriteQueue = std::list<QueuedWrite>;
   WriteQueue queue_;
   WriteQueue spare_writes_;  // Reset, ready for reuse; at most kSpareWritesMax.

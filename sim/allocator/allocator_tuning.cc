@@ -10,39 +10,45 @@
 // 200 MB mapping): ~11 us a page; 0.7 us a page when the mapping is
 // madvised to transparent huge pages. So:
 //
-// - large_os_pages: mimalloc asks for transparent huge pages
-//   (madvise(MADV_HUGEPAGE)) on the segments it maps, one fault per
-//   2 MiB instead of 512. Where the kernel's THP is "never" it is a no-op.
-// - allow_decommit off: memory a finished simulation (or a compaction's
-//   buffer) frees stays mapped for the next one, instead of going back to
-//   the kernel after 25 ms and being faulted in again; that also keeps
-//   huge pages whole.
+// - large_os_pages: mimalloc asks for huge pages on the segments it maps
+//   (hugetlbfs pages if the host reserved any, else madvise(MADV_HUGEPAGE)
+//   for transparent ones): one fault per 2 MiB instead of 512. Where the
+//   kernel has neither, it costs a failed mmap now and then.
+// - no decommit (allow_decommit off in mimalloc 2.0; purge_delay -1 from
+//   2.1, which renamed it): memory a finished simulation (or a
+//   compaction's buffer) frees stays mapped for the next one, instead of
+//   going back to the kernel after 25 ms and being faulted in again; that
+//   also keeps huge pages whole.
 //
-// Measured (docs/engine.md, Performance; MIMALLOC_* variables against none,
+// Measured (docs/engine.md, "Measured"; MIMALLOC_* variables against none,
 // paired runs): BM_workflow_end_to_end_1_server +21% on a process's first
 // simulation, `duro run --all --seeds 2 --jobs 1` 18% less elapsed;
-// BM_open_workflows_memory/100000/10000 RSS 592 -> 735 MiB (freed memory
-// is no longer handed back; the target is 2 GiB).
+// BM_open_workflows_memory/100000/10000 RSS 592 -> 723-735 MiB (freed
+// memory is no longer handed back; the target is 2 GiB).
 //
 // Set here, after the C++ runtime's own start-up allocations, the options
 // miss mimalloc's first segment (32 MiB, 4 KiB pages); every later one
 // gets them. The environment variables, read at mimalloc's start, cover
 // the first segment too.
 //
-// Defaults only: MIMALLOC_LARGE_OS_PAGES=0 or MIMALLOC_ALLOW_DECOMMIT=1 in
-// the environment still win. Nothing here can change what a simulation
+// Defaults only: MIMALLOC_LARGE_OS_PAGES=0, or MIMALLOC_ALLOW_DECOMMIT=1
+// (2.0) / MIMALLOC_PURGE_DELAY (2.1 on), in the environment still win. Nothing here can change what a simulation
 // computes: addresses are not inputs (fuzz mode checks that).
 #include <mimalloc.h>
 
 namespace {
 
-// Before main(), after mimalloc's own initialization (the program depends on
-// its library, which the loader initializes first). An option is read when
-// mimalloc next maps memory, so setting a default now covers all but the
-// segments of static initialization.
+// Before main() and the program's static constructors. Whenever it runs
+// relative to mimalloc's own start, a default yields to an option the
+// environment set, and an option is read when mimalloc next maps memory:
+// so it covers every segment mapped from here on.
 [[gnu::constructor(101)]] void tune_allocator() {
   mi_option_set_default(mi_option_large_os_pages, 1);
+#if MI_MALLOC_VERSION < 210
   mi_option_set_default(mi_option_allow_decommit, 0);
+#else
+  mi_option_set_default(mi_option_purge_delay, -1);
+#endif
 }
 
 }  // namespace

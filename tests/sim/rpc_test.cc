@@ -347,6 +347,45 @@ TEST(Rpc, ADeferredAnswerDroppedUnsentIsATimeoutOrABrokenPromise) {
   EXPECT_EQ(local, ErrorCode::kBrokenPromise);
 }
 
+// On the server's node: answered at once, the caller does not wait; a
+// caller that gave up before the answer leaves it nowhere to land, and the
+// answer still ends its running request.
+TEST(Rpc, ADirectCallToADeferredMethodIsAnsweredInItsCallersFrame) {
+  RpcWorld world;
+  bool checked = false;
+  world.sim.spawn(world.server, "local-caller", [&] {
+    RpcClient rpc(world.network, world.server, kClientPort);
+    ServerProcess& server = world.server_process();
+    // Answered before the call waits: a refusal.
+    const TimePoint start = world.sim.now();
+    EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "later", Add{-1, 0}, 1s).error().code,
+              ErrorCode::kInvalidArgument);
+    EXPECT_EQ(world.sim.now(), start);
+    EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "later", std::string("not an Add"), 1s).error().code,
+              ErrorCode::kDecode);
+    EXPECT_EQ(server.server->stats().undecodable, 1U);
+    // Held past the caller's deadline, then sent into the void.
+    EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "later", Add{1, 1}, 100ms).error().code, ErrorCode::kTimeout);
+    EXPECT_EQ(server.held.size(), 1U);
+    EXPECT_EQ(server.server->running(), 1U);
+    server.answer_held();
+    EXPECT_EQ(server.server->running(), 0U);
+    // And one answered while its caller waits.
+    world.sim.spawn(world.server, "answerer", [&] {
+      this_fiber::sleep_for(50ms);
+      world.server_process().answer_held();
+    });
+    Result<Sum> sum = rpc.call<Sum>(world.server_endpoint(), "later", Add{40, 2}, 1s);
+    ASSERT_TRUE(sum.ok()) << to_string(sum.error());
+    EXPECT_EQ(sum.value().value, 42);
+    checked = true;
+  });
+  (void)world.sim.run_for(5s);
+  EXPECT_TRUE(checked);
+  EXPECT_EQ(world.network.stats().sent, 0U);
+  EXPECT_EQ(world.server_process().server->stats().direct, 4U);
+}
+
 // Held answers count against concurrent_max like running handlers.
 TEST(Rpc, HeldDeferredAnswersCountAgainstTheConcurrencyBound) {
   RpcWorld world(RpcWorld::quiet(), RpcServerOptions{.concurrent_max = 2});
