@@ -165,45 +165,25 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
     stats_.rejected_overloaded++;
     return Error{ErrorCode::kOverloaded, fmt::format("{} requests already running", running_)};
   }
-  if (const auto deferred = deferred_.find(method); deferred != deferred_.end()) {
-    // No fiber: the handler runs here and keeps the answer, which lands in
-    // this frame (or, if this caller has given up by then, nowhere). The
-    // request's bytes go into the trace hash as a spawned handler's would.
-    sim.mix_digest(payload_digest(payload) ^ payload_digest(method));
-    const std::uint64_t call_id = next_direct_call_++;
-    PendingCalls::Call reply;
-    direct_calls_.add(call_id, &reply);
-    DURO_ASSERT(direct_calls_.size() <= options_.concurrent_max);
-    struct Forget {
-      PendingCalls* calls;
-      const PendingCalls::Call* reply;
-      std::uint64_t id;
-      ~Forget() {
-        if (!reply->ready()) calls->erase(id);
-      }
-    } forget{&direct_calls_, &reply, call_id};
-    run_deferred(*deferred, payload,
-                 Answer(this, Endpoint{}, call_id, std::make_unique<DirectAnswer>(&direct_calls_, call_id)));
-    return wait_for_reply(reply, sim.deadline_after(timeout));
-  }
+  // Most servers have no deferred method: no hashing for nothing.
+  const auto deferred = deferred_.empty() ? deferred_.end() : deferred_.find(method);
   const auto handler = handlers_.find(method);
-  if (handler == handlers_.end()) {
+  if (deferred == deferred_.end() && handler == handlers_.end()) {
     stats_.unknown_method++;
     return Error{ErrorCode::kNotFound, fmt::format("no method '{}'", method)};
   }
-  // The handler gets its own copy of the request and its own fiber: the
-  // caller may time out and go while it runs, as over the network. Its
-  // answer lands in the caller's frame, found by call id while the caller
-  // waits (as RpcClient's replies are): no shared state to allocate.
+  // The answer lands in the caller's frame, found by call id while the
+  // caller waits (as RpcClient's replies are): no shared state to allocate.
   const std::uint64_t call_id = next_direct_call_++;
   PendingCalls::Call reply;
   direct_calls_.add(call_id, &reply);
-  // Each entry has a running handler (it leaves when answered), so the
+  // Each entry has a running request (it leaves when answered), so the
   // concurrency bound bounds the table.
   DURO_ASSERT(direct_calls_.size() <= options_.concurrent_max);
   // A call left unanswered (timed out, or unwinding) erases its entry; its
-  // handler still runs, so the server is still there. An answered one
-  // touches the server no more: it may be gone by the time this runs.
+  // handler still runs (or its answer is still held), so the server is
+  // still there. An answered one touches the server no more: it may be gone
+  // by the time this runs.
   struct Forget {
     PendingCalls* calls;
     const PendingCalls::Call* reply;
@@ -212,6 +192,16 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
       if (!reply->ready()) calls->erase(id);
     }
   } forget{&direct_calls_, &reply, call_id};
+  if (deferred != deferred_.end()) {
+    // No fiber: the handler runs here and keeps the answer. The request's
+    // bytes go into the trace hash as a spawned handler's would.
+    sim.mix_digest(payload_digest(payload) ^ payload_digest(method));
+    run_deferred(*deferred, payload,
+                 Answer(this, Endpoint{}, call_id, std::make_unique<DirectAnswer>(&direct_calls_, call_id)));
+    return wait_for_reply(reply, sim.deadline_after(timeout));
+  }
+  // The handler gets its own copy of the request and its own fiber: the
+  // caller may time out and go while it runs, as over the network.
   sim.spawn(node_, "rpc-handler",
             [this, token = RunningToken(&running_), handler, request = std::string(payload),
              answer = DirectAnswer(&direct_calls_, call_id)]() mutable {
@@ -250,7 +240,8 @@ void RpcServer::receive_loop() {
       reply_error(caller, header.id, Error{ErrorCode::kOverloaded, fmt::format("{} requests already running", running_)});
       continue;
     }
-    if (const auto deferred = deferred_.find(header.method); deferred != deferred_.end()) {
+    if (const auto deferred = deferred_.empty() ? deferred_.end() : deferred_.find(header.method);
+        deferred != deferred_.end()) {
       run_deferred(*deferred, std::string_view(packet.value().payload).substr(payload_offset.value()),
                    Answer(this, caller, header.id, nullptr));
       continue;
