@@ -412,7 +412,6 @@ WakeReason Simulator::suspend(Waiter waiter, const char* what, TimePoint deadlin
   }
   DURO_ASSERT_MSG(waiter.slot == running_ && waiter.token == fiber.token,
                   "suspend() with a waiter from another begin_wait()");
-  DURO_ASSERT(what != nullptr);
   if (fiber.killed) {
     // Already dying: while unwinding (a destructor that waits) a second
     // exception would terminate, so report the kill instead of throwing.

@@ -270,6 +270,16 @@ sim::Result<HeartbeatReply> StoreService::heartbeat(const HeartbeatRequest& requ
 
 // --- Methods ---------------------------------------------------------------------
 
+template <typename Request>
+void StoreService::handle_write(const char* method, bool log_as_received) {
+  // Decoded where it arrives; what the write needs is moved into the queue.
+  server_->handle_deferred(method, [this, log_as_received](std::string_view payload, sim::RpcServer::Answer answer) {
+    sim::Result<Request> request = sim::decode<Request>(payload);
+    if (!request.ok()) return answer.fail(request.error());
+    submit(std::move(request).value(), log_as_received ? payload : std::string_view{}, std::move(answer));
+  });
+}
+
 void StoreService::register_methods() {
   sim::RpcServer& server = *server_;
   server.handle<GetShardRequest, ShardRecord>(kGetShardMethod,
@@ -280,30 +290,12 @@ void StoreService::register_methods() {
                                               });
   // Writes answer once their batch is durable: a queued write keeps its
   // request's answer, not a waiting fiber (a thousand in flight were a
-  // thousand stacks). Decoded where they arrive; what they need is moved
-  // into the queue.
-  server.handle_deferred(kUpdateShardMethod, [this](std::string_view payload, sim::RpcServer::Answer answer) {
-    sim::Result<UpdateShardRequest> request = sim::decode<UpdateShardRequest>(payload);
-    if (!request.ok()) return answer.fail(request.error());
-    submit(std::move(request).value(), {}, std::move(answer));
-  });
-  // A write carries the run's whole state. Its bytes, as received, are its
-  // log record: not encoded again.
-  server.handle_deferred(kWriteMethod, [this](std::string_view payload, sim::RpcServer::Answer answer) {
-    sim::Result<WriteRequest> request = sim::decode<WriteRequest>(payload);
-    if (!request.ok()) return answer.fail(request.error());
-    submit(std::move(request).value(), payload, std::move(answer));
-  });
-  server.handle_deferred(kRenewShardsMethod, [this](std::string_view payload, sim::RpcServer::Answer answer) {
-    sim::Result<RenewShardsRequest> request = sim::decode<RenewShardsRequest>(payload);
-    if (!request.ok()) return answer.fail(request.error());
-    submit(std::move(request).value(), {}, std::move(answer));
-  });
-  server.handle_deferred(kCompleteTasksMethod, [this](std::string_view payload, sim::RpcServer::Answer answer) {
-    sim::Result<CompleteTasksRequest> request = sim::decode<CompleteTasksRequest>(payload);
-    if (!request.ok()) return answer.fail(request.error());
-    submit(std::move(request).value(), {}, std::move(answer));
-  });
+  // thousand stacks). A write carries the run's whole state; its bytes, as
+  // received, are its log record: not encoded again.
+  handle_write<UpdateShardRequest>(kUpdateShardMethod, false);
+  handle_write<WriteRequest>(kWriteMethod, true);
+  handle_write<RenewShardsRequest>(kRenewShardsMethod, false);
+  handle_write<CompleteTasksRequest>(kCompleteTasksMethod, false);
   server.handle<GetExecutionRequest, GetExecutionReply>(
       kGetExecutionMethod, [this](const GetExecutionRequest& request) -> sim::Result<GetExecutionReply> {
         if (auto serving = check_serving(); !serving.ok()) return serving.error();

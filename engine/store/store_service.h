@@ -140,6 +140,10 @@ class StoreService final : public sim::Process {
 
   void boot();
   void register_methods();
+  // Registers a write method (deferred: answered once durable). With
+  // `log_as_received`, the request's bytes are its log record.
+  template <typename Request>
+  void handle_write(const char* method, bool log_as_received);
   // Judges `mutation` and, if it applies, queues it for the next batch,
   // whose commit sends `answer` once durable; answers at once if nothing
   // is pending. `encoded`: the request's bytes as received, if the caller
