@@ -16,7 +16,8 @@
 // they can be lost, duplicated, reordered and delayed like any message.
 // A call to a server on the caller's own node does not cross the network
 // (one process calling itself): the request bytes go straight to a handler
-// fiber (or, for a deferred method, to its handler in the caller's fiber),
+// fiber (or to the handler in the caller's fiber: a deferred method's, and
+// any method's if the server says so, RpcServerOptions::local_calls_inline),
 // and only the rules below that concern the server still apply.
 //
 // - Every call has a deadline. No reply by then is Error{kTimeout}: the
@@ -81,6 +82,16 @@ Result<std::size_t> read_rpc_header(std::string_view frame, RpcHeader& header);
 
 struct RpcServerOptions {
   std::size_t concurrent_max = 64;
+  // Whether a caller on the server's node runs a method's handler in its
+  // own fiber, as a function call, and waits for it to return even past
+  // its timeout (a reply later than that is still Error{kTimeout}: the
+  // request ran, as one whose reply came late over the network). No second
+  // fiber, stack and copy of the request per call; but the caller cannot
+  // give up while the handler waits, and dies with it if killed. For a
+  // server whose handlers bound each of their waits by a deadline (the
+  // engine's), so that its callers' waits stay bounded too. Deferred
+  // methods run in the caller's fiber either way.
+  bool local_calls_inline = false;
 };
 
 struct RpcServerStats {
@@ -202,9 +213,11 @@ class RpcServer {
 
   // Runs `method` on the encoded request `payload` for a caller on this
   // server's node, in a handler fiber as a request from the network would
-  // be (a deferred method's handler in the caller's fiber), and waits at
-  // most `timeout` for the encoded reply. RpcClient calls it; from a fiber
-  // of the server's node, after start().
+  // be (a deferred method's handler, or any handler if local_calls_inline,
+  // in the caller's fiber), and waits at most `timeout` for the encoded
+  // reply (an inline handler: for it to return, then at most `timeout`
+  // is a reply). RpcClient calls it; from a fiber of the server's node,
+  // after start().
   Result<std::string> call_direct(std::string_view method, std::string_view payload, Duration timeout);
 
  private:
@@ -250,6 +263,8 @@ class RpcServer {
   };
 
   void receive_loop();
+  // Runs `handler` in this fiber for a direct call (local_calls_inline).
+  Result<std::string> run_inline(Handlers::const_iterator handler, std::string_view payload, Duration timeout);
   // Runs a deferred method's handler here, in a fiber that must not
   // suspend in it.
   void run_deferred(const DeferredHandlers::value_type& method, std::string_view payload, Answer answer);

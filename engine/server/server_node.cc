@@ -65,8 +65,13 @@ ServerNode::ServerNode(sim::Env& env, ServerOptions options)
                                               [this](const std::string& line) { write_log(line); });
   history_ = std::make_unique<HistoryService>(env_, *shards_, *router_, options_);
   frontend_ = std::make_unique<Frontend>(env_, *router_, options_);
-  server_ = std::make_unique<sim::RpcServer>(env_.network(), env_.node(), kFrontendPort,
-                                             sim::RpcServerOptions{.concurrent_max = kConcurrentRequestsMax});
+  // The router's calls to this node's own history and matching run in the
+  // calling fiber: each frontend request would otherwise hold two fibers
+  // (and two stacks). Every wait in their handlers has a deadline, so the
+  // caller's wait is bounded all the same.
+  server_ = std::make_unique<sim::RpcServer>(
+      env_.network(), env_.node(), kFrontendPort,
+      sim::RpcServerOptions{.concurrent_max = kConcurrentRequestsMax, .local_calls_inline = true});
   frontend_->register_methods(*server_);
   history_->register_methods(*server_);
   register_matching_methods();

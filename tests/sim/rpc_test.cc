@@ -250,21 +250,106 @@ TEST(Rpc, ACallerOnTheServersNodeIsServedWithoutTheNetwork) {
   EXPECT_EQ(world.server_process().handled, 2) << "add, then the slow request after its caller gave up";
 }
 
+// With local_calls_inline, the handler runs in the caller's fiber: no
+// handler fiber is started, the caller waits for the handler to return, and
+// a reply later than the caller's timeout is still a timeout (the request
+// ran). The concurrency bound and the handler's errors still apply.
+TEST(Rpc, AnInlineDirectCallRunsItsHandlerInTheCallersFiber) {
+  RpcWorld world(RpcWorld::quiet(), RpcServerOptions{.concurrent_max = 2, .local_calls_inline = true});
+  bool checked = false;
+  world.sim.spawn(world.server, "local-caller", [&] {
+    RpcClient rpc(world.network, world.server, kClientPort);
+    const std::size_t fibers_before = world.sim.fibers_live();
+    Result<Sum> sum = rpc.call<Sum>(world.server_endpoint(), "add", Add{40, 2}, 1s);
+    ASSERT_TRUE(sum.ok()) << to_string(sum.error());
+    EXPECT_EQ(sum.value().value, 42);
+    EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "fail", Add{}, 1s).error().message, "quota exceeded");
+    EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "add", std::string("not an Add"), 1s).error().code,
+              ErrorCode::kDecode);
+    // A handler that waits keeps its caller past the caller's timeout.
+    const TimePoint start = world.sim.now();
+    Result<Sum> late = rpc.call<Sum>(world.server_endpoint(), "slow", Slow{500}, 100ms);
+    ASSERT_FALSE(late.ok());
+    EXPECT_EQ(late.error().code, ErrorCode::kTimeout);
+    EXPECT_EQ(world.sim.now() - start, 500ms);
+    Result<Sum> in_time = rpc.call<Sum>(world.server_endpoint(), "slow", Slow{100}, 100ms);
+    ASSERT_TRUE(in_time.ok()) << "a reply at the deadline is in time";
+    EXPECT_EQ(world.server_process().server->running(), 0U);
+    EXPECT_EQ(world.sim.fibers_live(), fibers_before) << "no handler fiber was left behind";
+    checked = true;
+  });
+  // While one inline call waits in "slow", the bound of two leaves room for
+  // one more; a third is rejected.
+  world.sim.spawn(world.server, "crowd", [&] {
+    this_fiber::sleep_for(1s);
+    RpcClient rpc(world.network, world.server, kClientPort + 1);
+    world.sim.spawn(world.server, "waiter", [&] {
+      RpcClient other(world.network, world.server, kClientPort + 2);
+      EXPECT_TRUE(other.call<Sum>(world.server_endpoint(), "slow", Slow{300}, 1s).ok());
+    });
+    this_fiber::sleep_for(10ms);
+    EXPECT_EQ(world.server_process().server->running(), 1U) << "an inline handler is a running request";
+    world.sim.spawn(world.server, "second", [&] {
+      RpcClient other(world.network, world.server, kClientPort + 3);
+      EXPECT_TRUE(other.call<Sum>(world.server_endpoint(), "slow", Slow{100}, 1s).ok());
+    });
+    this_fiber::sleep_for(10ms);
+    EXPECT_EQ(rpc.call<Sum>(world.server_endpoint(), "add", Add{1, 1}, 1s).error().code, ErrorCode::kOverloaded);
+  });
+  (void)world.sim.run_for(10s);
+  EXPECT_TRUE(checked);
+  EXPECT_EQ(world.network.stats().sent, 0U);
+  const RpcServerStats& stats = world.server_process().server->stats();
+  EXPECT_EQ(stats.direct, stats.requests);
+  EXPECT_EQ(stats.rejected_overloaded, 1U);
+  EXPECT_EQ(stats.undecodable, 1U);
+  EXPECT_EQ(world.server_process().handled, 5) << "add, both slow calls of the first caller, and the crowd's two";
+}
+
+// A crash while an inline handler waits unwinds handler and caller as one
+// stack; the server is left with nothing running and comes back whole.
+TEST(Rpc, ACrashUnwindsAnInlineHandlerWithItsCaller) {
+  RpcWorld world(RpcWorld::quiet(), RpcServerOptions{.local_calls_inline = true});
+  bool returned = false;
+  world.sim.spawn(world.server, "local-caller", [&] {
+    RpcClient rpc(world.network, world.server, kClientPort);
+    (void)rpc.call<Sum>(world.server_endpoint(), "slow", Slow{500}, 1s);
+    returned = true;
+  });
+  world.sim.schedule_after(100ms, [&] { world.sim.crash(world.server); });
+  world.sim.schedule_after(200ms, [&] { world.sim.restart(world.server); });
+  Result<Sum> after = Error{ErrorCode::kKilled, "not called"};
+  world.sim.schedule_after(300ms, [&] {
+    world.sim.spawn(world.server, "local-caller", [&] {
+      RpcClient rpc(world.network, world.server, kClientPort);
+      after = rpc.call<Sum>(world.server_endpoint(), "add", Add{5, 5}, 1s);
+    });
+  });
+  (void)world.sim.run_for(2s);
+  EXPECT_FALSE(returned) << "the caller died with its handler";
+  ASSERT_TRUE(after.ok()) << to_string(after.error());
+  EXPECT_EQ(after.value().value, 10);
+  EXPECT_EQ(world.server_process().handled, 1) << "the slow request never finished";
+  EXPECT_EQ(world.server_process().server->running(), 0U);
+}
+
 // The trace hash covers what a direct call hands its handler, as it covers
 // a message's bytes.
 TEST(Rpc, ADirectCallsRequestBytesAreInTheTraceHash) {
-  const auto hash_after = [](std::int64_t b) {
-    RpcWorld world;
-    world.sim.spawn(world.server, "local-caller", [&] {
-      RpcClient rpc(world.network, world.server, kClientPort);
-      ASSERT_TRUE(rpc.call<Sum>(world.server_endpoint(), "add", Add{1, b}, 1s).ok());
-    });
-    (void)world.sim.run_for(1s);
-    EXPECT_EQ(world.network.stats().sent, 0U);
-    return world.sim.trace_hash();
-  };
-  EXPECT_EQ(hash_after(2), hash_after(2));
-  EXPECT_NE(hash_after(2), hash_after(3));
+  for (const bool inline_calls : {false, true}) {
+    const auto hash_after = [inline_calls](std::int64_t b) {
+      RpcWorld world(RpcWorld::quiet(), RpcServerOptions{.local_calls_inline = inline_calls});
+      world.sim.spawn(world.server, "local-caller", [&] {
+        RpcClient rpc(world.network, world.server, kClientPort);
+        ASSERT_TRUE(rpc.call<Sum>(world.server_endpoint(), "add", Add{1, b}, 1s).ok());
+      });
+      (void)world.sim.run_for(1s);
+      EXPECT_EQ(world.network.stats().sent, 0U);
+      return world.sim.trace_hash();
+    };
+    EXPECT_EQ(hash_after(2), hash_after(2)) << "inline: " << inline_calls;
+    EXPECT_NE(hash_after(2), hash_after(3)) << "inline: " << inline_calls;
+  }
 }
 
 // So does what a direct call hands a deferred method, which no fiber
