@@ -172,7 +172,7 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
     stats_.unknown_method++;
     return Error{ErrorCode::kNotFound, fmt::format("no method '{}'", method)};
   }
-  if (deferred == deferred_.end() && options_.local_calls_inline) return run_inline(handler, payload, timeout);
+  if (deferred == deferred_.end() && options_.local_calls_inline) return run_inline(handler, payload);
   // The answer lands in the caller's frame, found by call id while the
   // caller waits (as RpcClient's replies are): no shared state to allocate.
   const std::uint64_t call_id = next_direct_call_++;
@@ -224,21 +224,20 @@ Result<std::string> RpcServer::call_direct(std::string_view method, std::string_
   return wait_for_reply(reply, sim.deadline_after(timeout));
 }
 
-Result<std::string> RpcServer::run_inline(Handlers::const_iterator handler, std::string_view payload,
-                                          Duration timeout) {
+Result<std::string> RpcServer::run_inline(Handlers::const_iterator handler, std::string_view payload) {
   Simulator& sim = network_.sim();
-  const TimePoint deadline = sim.deadline_after(timeout);
   // The request's bytes go into the trace hash as a spawned handler's would.
   sim.mix_digest(payload_digest(payload) ^ payload_digest(handler->first));
   const RunningToken token(&running_);
   const TraceSlice slice(sim, [&] { return "rpc " + handler->first; });
+  // The handler is the server's: cancelling the caller (a shard stopping
+  // its fibers) must not cut it short halfway, as it would not a handler
+  // fiber. A crash still unwinds both.
+  const Simulator::CancelDeferred no_cancel(sim);
   // `payload` is the caller's, who waits: no copy. A plain string for the
   // reply, not a scratch lease: the handler may wait.
   std::string encoded;
   const Result<void> result = handler->second(payload, encoded);
-  // Answered too late, the caller has the error it would have had from a
-  // handler fiber; the request ran all the same.
-  if (sim.now() > deadline) return Error{ErrorCode::kTimeout, "no result before the deadline"};
   if (!result.ok()) {
     if (result.error().code == ErrorCode::kDecode) stats_.undecodable++;
     return result.error();

@@ -22,14 +22,16 @@
 //
 // - Every call has a deadline. No reply by then is Error{kTimeout}: the
 //   outcome is unknown (the request may have run, and may still run), and
-//   the caller decides whether to retry, as over a real network.
+//   the caller decides whether to retry, as over a real network. (A local
+//   call run inline has none of its own: it lasts as long as its handler.)
 // - Request ids tie replies to calls; a late or duplicated reply is dropped.
 //   A duplicated request runs twice: delivery is at least once, so handlers
 //   that change state must be idempotent (the engine uses request ids).
-// - Each request runs in its own fiber on the server's node, unless its
-//   method answers later (handle_deferred(): a store's write, answered
-//   when its batch is durable), whose handler runs in the receive loop and
-//   keeps an Answer instead of a waiting fiber. At most `concurrent_max`
+// - Each request runs in its own fiber on the server's node, unless it is
+//   a local call run inline, or its method answers later (handle_deferred():
+//   a store's write, answered when its batch is durable), whose handler
+//   runs in the receive loop and keeps an Answer instead of a waiting
+//   fiber. At most `concurrent_max`
 //   requests run (or wait for their answer) at once; beyond that the
 //   server answers Error{kOverloaded} at once instead of queueing without
 //   limit.
@@ -83,14 +85,13 @@ Result<std::size_t> read_rpc_header(std::string_view frame, RpcHeader& header);
 struct RpcServerOptions {
   std::size_t concurrent_max = 64;
   // Whether a caller on the server's node runs a method's handler in its
-  // own fiber, as a function call, and waits for it to return even past
-  // its timeout (a reply later than that is still Error{kTimeout}: the
-  // request ran, as one whose reply came late over the network). No second
-  // fiber, stack and copy of the request per call; but the caller cannot
-  // give up while the handler waits, and dies with it if killed. For a
-  // server whose handlers bound each of their waits by a deadline (the
-  // engine's), so that its callers' waits stay bounded too. Deferred
-  // methods run in the caller's fiber either way.
+  // own fiber, as a function call: no second fiber, stack and copy of the
+  // request per call. The caller then waits for the handler to return and
+  // takes its result however late (its timeout is not enforced: the
+  // handler's own deadlines bound the wait); a cancel of the caller waits
+  // for the handler too (Simulator::CancelDeferred), a crash unwinds both.
+  // For a server whose handlers bound each of their waits by a deadline
+  // (the engine's). Deferred methods run in the caller's fiber either way.
   bool local_calls_inline = false;
 };
 
@@ -213,11 +214,11 @@ class RpcServer {
 
   // Runs `method` on the encoded request `payload` for a caller on this
   // server's node, in a handler fiber as a request from the network would
-  // be (a deferred method's handler, or any handler if local_calls_inline,
-  // in the caller's fiber), and waits at most `timeout` for the encoded
-  // reply (an inline handler: for it to return, then at most `timeout`
-  // is a reply). RpcClient calls it; from a fiber of the server's node,
-  // after start().
+  // be (a deferred method's handler in the caller's fiber), and waits at
+  // most `timeout` for the encoded reply; with local_calls_inline, runs
+  // the handler in the caller's fiber and returns what it returns, when it
+  // returns. RpcClient calls it; from a fiber of the server's node, after
+  // start().
   Result<std::string> call_direct(std::string_view method, std::string_view payload, Duration timeout);
 
  private:
@@ -264,7 +265,7 @@ class RpcServer {
 
   void receive_loop();
   // Runs `handler` in this fiber for a direct call (local_calls_inline).
-  Result<std::string> run_inline(Handlers::const_iterator handler, std::string_view payload, Duration timeout);
+  Result<std::string> run_inline(Handlers::const_iterator handler, std::string_view payload);
   // Runs a deferred method's handler here, in a fiber that must not
   // suspend in it.
   void run_deferred(const DeferredHandlers::value_type& method, std::string_view payload, Answer answer);
@@ -300,8 +301,9 @@ class RpcClient {
   RpcClient(const RpcClient&) = delete;
   RpcClient& operator=(const RpcClient&) = delete;
 
-  // Calls `method` on `server`; waits at most `timeout`. From a fiber of
-  // the client's node.
+  // Calls `method` on `server`; waits at most `timeout` (unless the server
+  // is on this node and runs its handlers inline: RpcServerOptions). From
+  // a fiber of the client's node.
   template <typename Response, typename Request>
   Result<Response> call(Endpoint server, std::string_view method, const Request& request, Duration timeout) {
     Result<std::string> bytes = call_raw(server, method, encode(request), timeout);

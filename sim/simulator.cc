@@ -55,6 +55,10 @@ void FiberHandle::join() const {
 void FiberHandle::cancel() const {
   if (done()) return;
   Simulator& sim = *sim_;
+  if (auto& target = sim.fiber_at(slot_); target.cancel_deferred > 0) {
+    target.cancel_pending = true;  // Its CancelDeferred scope ends, then it dies.
+    return;
+  }
   if (sim.running_ == slot_) throw FiberUnwind{};
   if (!sim.in_fiber()) {
     sim.kill_fiber(slot_);
@@ -256,6 +260,8 @@ std::uint32_t Simulator::allocate_fiber(NodeId node, std::string name, SpawnOpti
   fiber.killed = false;
   fiber.daemon = options.daemon;
   fiber.suspend_forbidden = nullptr;
+  fiber.cancel_deferred = 0;
+  fiber.cancel_pending = false;
   // Append to the node's list: spawn order is crash-unwind order.
   fiber.node_prev = record.last_fiber;
   fiber.node_next = kNoSlot;
@@ -399,6 +405,24 @@ Simulator::SuspendForbidden::~SuspendForbidden() {
   if (slot_ == kNoSlot) return;
   DURO_ASSERT(sim_.running_ == slot_);
   sim_.fiber_at(slot_).suspend_forbidden = previous_;
+}
+
+Simulator::CancelDeferred::CancelDeferred(Simulator& sim) noexcept : sim_(sim), slot_(sim.running_) {
+  if (slot_ == kNoSlot) return;
+  FiberSlot& fiber = sim_.fiber_at(slot_);
+  DURO_ASSERT(fiber.cancel_deferred < UINT32_MAX);
+  fiber.cancel_deferred++;
+}
+
+Simulator::CancelDeferred::~CancelDeferred() {
+  if (slot_ == kNoSlot) return;
+  DURO_ASSERT(sim_.running_ == slot_);
+  FiberSlot& fiber = sim_.fiber_at(slot_);
+  DURO_ASSERT(fiber.cancel_deferred > 0);
+  if (--fiber.cancel_deferred > 0 || !fiber.cancel_pending) return;
+  // The cancel that waited: the fiber's next suspension unwinds it.
+  fiber.cancel_pending = false;
+  fiber.killed = true;
 }
 
 WakeReason Simulator::suspend(Waiter waiter, const char* what, TimePoint deadline) {

@@ -264,6 +264,24 @@ class Simulator {
     const char* previous_;
   };
 
+  // Defers FiberHandle::cancel() of the running fiber for as long as it is
+  // in scope: a cancel meanwhile takes effect when the last such scope
+  // ends (the fiber's next suspension unwinds it). A crash still unwinds
+  // it at once. For someone else's code run in a fiber that may be
+  // cancelled for its own reasons (an RPC handler run in its local
+  // caller's fiber), which a cancel must not cut short halfway.
+  class CancelDeferred {
+   public:
+    explicit CancelDeferred(Simulator& sim) noexcept;
+    ~CancelDeferred();
+    CancelDeferred(const CancelDeferred&) = delete;
+    CancelDeferred& operator=(const CancelDeferred&) = delete;
+
+   private:
+    Simulator& sim_;
+    std::uint32_t slot_;
+  };
+
   Waiter begin_wait() noexcept;
   // `what` must outlive the wait (a string literal): the deadlock report
   // prints it. Throws FiberUnwind if the fiber is killed.
@@ -311,6 +329,8 @@ class Simulator {
     bool daemon = false;
     bool timer_armed = false;  // This suspension queued a timeout event.
     const char* suspend_forbidden = nullptr;  // SuspendForbidden's `what`, in its scope.
+    std::uint32_t cancel_deferred = 0;        // CancelDeferred scopes open.
+    bool cancel_pending = false;              // Cancelled in one of them.
     // Cold: spawn, exit, join, reports; the stack only for ASan's switches.
     const void* stack_bottom = nullptr;
     std::size_t stack_size_bytes = 0;

@@ -324,8 +324,8 @@ std::optional<sim::Result<Reply>> Matching::replay(const QueueKey& key, const Re
       DURO_ASSERT_MSG(false, "a query remembered on an activity queue");
     }
   }
-  // A copy: history answers in another fiber, and the entry may be evicted
-  // meanwhile.
+  // A copy: history's answer may wait (on the store), and the entry may be
+  // evicted meanwhile.
   const MatchingTask task = *it->second.task;
   sim::Result<Reply> started = start(task, request);
   if (started.ok()) {

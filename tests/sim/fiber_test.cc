@@ -115,6 +115,49 @@ TEST_F(FiberTest, CancelFromOutsideAnyFiberIsImmediate) {
   EXPECT_EQ(sim.now(), kDefaultStartTime + 1s) << "the cancelled sleep still ran its timer";
 }
 
+// A cancel inside CancelDeferred scopes (from a fiber or from outside any)
+// waits for the outermost to end; the fiber's next wait then unwinds it.
+// A crash does not wait.
+TEST_F(FiberTest, CancelDeferredHoldsACancelUntilItsLastScopeEnds) {
+  std::vector<std::string> log;
+  FiberHandle victim = sim.spawn(node, "victim", [&] {
+    {
+      const Simulator::CancelDeferred outer(sim);
+      {
+        const Simulator::CancelDeferred inner(sim);
+        this_fiber::sleep_for(1s);  // Cancelled from a fiber meanwhile.
+        log.push_back("inner scope done");
+      }
+      this_fiber::sleep_for(1s);  // Cancelled from outside meanwhile.
+      log.push_back("outer scope done");
+    }
+    log.push_back("past the scopes");
+    this_fiber::sleep_for(1s);
+    log.push_back("woke (must not happen)");
+  });
+  sim.spawn(node, "killer", [&] {
+    this_fiber::sleep_for(500ms);
+    victim.cancel();
+  });
+  (void)sim.run_for(1500ms);
+  victim.cancel();
+  EXPECT_FALSE(victim.done());
+  EXPECT_EQ(sim.run().reason, StopReason::kQuiescent);
+  EXPECT_EQ(log, (std::vector<std::string>{"inner scope done", "outer scope done", "past the scopes"}));
+  EXPECT_TRUE(victim.done());
+
+  bool crashed_in_scope = true;
+  sim.spawn(node, "in-scope", [&] {
+    const Simulator::CancelDeferred scope(sim);
+    this_fiber::sleep_for(1h);
+    crashed_in_scope = false;
+  });
+  (void)sim.run_for(1s);
+  sim.crash(node);
+  EXPECT_TRUE(crashed_in_scope);
+  EXPECT_EQ(sim.fibers_live(), 0U);
+}
+
 TEST_F(FiberTest, CancellingAFiberBeforeItStartsSkipsItsBody) {
   bool ran = false;
   FiberHandle never = sim.spawn(node, "never", [&] { ran = true; });
