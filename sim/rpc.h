@@ -31,10 +31,9 @@
 //   a local call run inline, or its method answers later (handle_deferred():
 //   a store's write, answered when its batch is durable), whose handler
 //   runs in the receive loop and keeps an Answer instead of a waiting
-//   fiber. At most `concurrent_max`
-//   requests run (or wait for their answer) at once; beyond that the
-//   server answers Error{kOverloaded} at once instead of queueing without
-//   limit.
+//   fiber. At most `concurrent_max` requests run (or wait for their answer)
+//   at once; beyond that the server answers Error{kOverloaded} at once
+//   instead of queueing without limit.
 // - Errors a handler returns travel back with their code and message; an
 //   unknown method is kNotFound; bytes that do not decode are kDecode.
 //

@@ -329,9 +329,9 @@ class Simulator {
     bool daemon = false;
     bool timer_armed = false;  // This suspension queued a timeout event.
     const char* suspend_forbidden = nullptr;  // SuspendForbidden's `what`, in its scope.
-    std::uint32_t cancel_deferred = 0;        // CancelDeferred scopes open.
-    bool cancel_pending = false;              // Cancelled in one of them.
     // Cold: spawn, exit, join, reports; the stack only for ASan's switches.
+    std::uint32_t cancel_deferred = 0;  // CancelDeferred scopes open.
+    bool cancel_pending = false;        // Cancelled in one of them.
     const void* stack_bottom = nullptr;
     std::size_t stack_size_bytes = 0;
     std::string name;
