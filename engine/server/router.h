@@ -15,7 +15,10 @@
 // queue poll, which may be handed a task) are made with retries off. Each
 // try lasts rpc_timeout, or `try_timeout` for a call that waits on purpose
 // (a result long poll): otherwise the router would give up on a waiting
-// call and send another, which waits beside it.
+// call and send another, which waits beside it. A try at this node itself
+// runs the handler in the calling fiber (RpcServerOptions::
+// local_calls_inline, set by ServerNode) and lasts as long as the handler,
+// whose own deadlines bound it.
 #pragma once
 
 #include <cstdint>
